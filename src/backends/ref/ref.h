@@ -1,0 +1,26 @@
+/* The ref backend's slots, shared between its files. */
+#ifndef LADDER_BACKENDS_REF_H
+#define LADDER_BACKENDS_REF_H
+
+#include "backends/backend.h"
+
+void ld_ref_linear(const ld_weight *w, const ld_bf16 *x, int m, ld_bf16 *y);
+void ld_ref_linear_f32(const ld_weight *w, const float *x, int m, float *y);
+void ld_ref_rmsnorm(const ld_bf16 *x, const ld_bf16 *w, int m, int n, float eps, ld_bf16 *y);
+void ld_ref_head_rmsnorm(ld_bf16 *q, int n_heads, int head_dim, float eps);
+void ld_ref_rope(ld_bf16 *x, int n_vec, int stride, const float *cos, const float *sin, int n_pairs, int inverse);
+void ld_ref_hadamard(ld_bf16 *x, int m, int n);
+void ld_ref_hc_pre(const ld_bf16 *h, const float *fn, const float *scale, const float *base, int m, int d, int hc,
+                   int iters, float norm_eps, float hc_eps, ld_bf16 *y, float *post, float *comb);
+void ld_ref_hc_post(const ld_bf16 *x, const ld_bf16 *res, const float *post, const float *comb, int m, int d, int hc,
+                    ld_bf16 *out);
+void ld_ref_hc_head(const ld_bf16 *h, const float *fn, const float *scale, const float *base, int m, int d, int hc,
+                    float norm_eps, float hc_eps, ld_bf16 *y);
+void ld_ref_sparse_attn(const ld_bf16 *q, int h, int d, const ld_bf16 *const *kv, int n, const float *sink,
+                        float scale, ld_bf16 *out);
+void ld_ref_compress_pool(const float *kv, const float *score, int rows, int d, int ld, float *out);
+void ld_ref_indexer_scores(const ld_bf16 *q, const ld_bf16 *w, int h, int d, const ld_bf16 *keys, int n, float *out);
+void ld_ref_topk(const float *s, int n, int k, int *idx);
+void ld_ref_swiglu(const ld_bf16 *g, const ld_bf16 *u, int n, float limit, float weight, ld_bf16 *out);
+
+#endif

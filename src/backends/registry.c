@@ -1,0 +1,18 @@
+/* The list of compiled-in backends. Adding a backend: its own folder under
+ * backends/ plus one line in this table. */
+#include <string.h>
+
+#include "backends/backend.h"
+
+static const ld_backend_ops *const backends[] = {
+    &ld_backend_ref_ops,
+};
+
+int ld_backend_count(void) { return (int)(sizeof backends / sizeof backends[0]); }
+const ld_backend_ops *ld_backend_at(int i) { return i >= 0 && i < ld_backend_count() ? backends[i] : 0; }
+
+const ld_backend_ops *ld_backend_find(const char *name) {
+    for (int i = 0; i < ld_backend_count(); i++)
+        if (!strcmp(backends[i]->name, name)) return (!backends[i]->probe || backends[i]->probe()) ? backends[i] : 0;
+    return 0;
+}

@@ -1,0 +1,86 @@
+/* A loaded DeepSeek-V4 model: config plus typed views into the mapped
+ * checkpoint. Nothing here owns weight memory; the checkpoint does. */
+#ifndef LADDER_MODEL_MODEL_H
+#define LADDER_MODEL_MODEL_H
+
+#include <stdint.h>
+
+#include "backends/backend.h"
+#include "io/checkpoint.h"
+#include "model/config.h"
+
+typedef struct {
+    ld_weight wkv, wgate;   /* [c*d, dim] BF16 (c = 2 with overlap) */
+    const float *ape;       /* [ratio, c*d] */
+    const ld_bf16 *norm;    /* [d] */
+    int ratio, d, overlap;
+} ld_compressor_w;
+
+typedef struct {
+    ld_weight wq_a;          /* [q_lora, dim] FP8 */
+    const ld_bf16 *q_norm;   /* [q_lora] */
+    ld_weight wq_b;          /* [H*hd, q_lora] FP8 */
+    ld_weight wkv;           /* [hd, dim] FP8 */
+    const ld_bf16 *kv_norm;  /* [hd] */
+    ld_weight wo_a;          /* [G*o_lora, H*hd/G] FP8 used as bf16 */
+    ld_weight wo_b;          /* [dim, G*o_lora] FP8 */
+    const float *sink;       /* [H] */
+    int ratio;               /* 0: window only; 4: CSA (indexer); other: HCA */
+    ld_compressor_w comp;
+    /* lightning indexer (ratio 4 only) */
+    ld_weight idx_wq_b;      /* [Hi*dI, q_lora] FP8 */
+    ld_weight idx_wproj;     /* [Hi, dim] BF16 */
+    ld_compressor_w idx_comp;
+} ld_attn_w;
+
+typedef struct {
+    ld_weight w1, w2, w3;    /* w1/w3 [inter, dim], w2 [dim, inter] */
+} ld_expert_w;
+
+typedef struct {
+    ld_weight gate;          /* [E, dim] BF16 */
+    const float *bias;       /* [E] or NULL (hash layers) */
+    const int64_t *tid2eid;  /* [vocab, k] or NULL */
+    ld_expert_w *experts;    /* [E] */
+    ld_expert_w shared;
+} ld_moe_w;
+
+typedef struct {
+    const float *fn, *base, *scale;
+} ld_hc_w;
+
+typedef struct {
+    ld_hc_w hc_attn, hc_ffn;
+    const ld_bf16 *attn_norm, *ffn_norm;
+    ld_attn_w attn;
+    ld_moe_w ffn;
+    /* MTP only */
+    ld_weight e_proj, h_proj;
+    const ld_bf16 *enorm, *hnorm, *norm;
+    ld_hc_w hc_head;
+} ld_layer_w;
+
+typedef struct {
+    ld_config cfg;
+    ld_checkpoint ck;
+    ld_gen_defaults gen;
+    const ld_bf16 *embed;    /* [V, dim] */
+    ld_weight head;          /* [V, dim] BF16 */
+    const ld_bf16 *norm;     /* [dim] */
+    ld_hc_w hc_head;
+    ld_layer_w *layers;      /* n_layers main blocks, then n_mtp_layers MTP blocks */
+    /* RoPE inverse frequencies: [0] plain (window-only layers), [1] YaRN (compressed layers) */
+    float *inv_freq[2];
+    const ld_backend_ops *ops;
+} ld_model;
+
+/* Opens the checkpoint directory, parses config.json (and
+ * generation_config.json when present) and binds every tensor the config
+ * implies, checking names, shapes and dtypes. */
+int ld_model_load(const char *dir, const ld_backend_ops *ops, ld_model *m);
+void ld_model_free(ld_model *m);
+
+/* Parameter counts and bytes of the checkpoint, by dtype. */
+void ld_model_rope_cos_sin(const ld_model *m, int yarn, long pos, float *cos, float *sin);
+
+#endif

@@ -1,0 +1,53 @@
+/* One inference timeline (a sequence) over a loaded model, with its KV cache.
+ * Several sessions can share one model; each owns its cache.
+ *
+ * Cache per layer (all post-norm, post-RoPE, FP8/FP4-simulated as the
+ * reference stores them):
+ *   window ring  [window, head_dim] bf16, token p at slot p % window
+ *   compressed   [n, head_dim] bf16, entry i summarises tokens [r*i, r*i+r)
+ *   compressor   fp32 kv/score state [c*r, c*d] incl. the overlap block
+ *   indexer      its own compressed keys [n, index_head_dim] + fp32 state */
+#ifndef LADDER_MODEL_SESSION_H
+#define LADDER_MODEL_SESSION_H
+
+#include "model/model.h"
+
+typedef struct {
+    ld_bf16 *cache;   /* [cap, d] */
+    int n, cap, d;
+    float *kv_state;  /* [c*r, c*d] */
+    float *sc_state;
+} ld_comp_cache;
+
+typedef struct {
+    ld_bf16 *win;     /* [window, head_dim] */
+    ld_comp_cache comp, icomp;
+} ld_layer_cache;
+
+typedef enum { LD_DUMP_BF16, LD_DUMP_F32, LD_DUMP_I32 } ld_dump_kind;
+/* Debug observer: called with intermediate arrays of a forward call. */
+typedef void (*ld_dump_fn)(void *ctx, const char *name, int layer, ld_dump_kind kind, const void *data, int rows,
+                           int cols);
+
+typedef struct {
+    const ld_model *m;
+    long pos;         /* tokens consumed so far */
+    int calls;        /* forward calls made; the first one sizes the window list differently */
+    ld_layer_cache *lc;
+    ld_dump_fn dump;
+    void *dump_ctx;
+} ld_session;
+
+int ld_session_init(ld_session *s, const ld_model *m);
+void ld_session_free(ld_session *s);
+/* Forgets the sequence (cache contents), keeping allocations. */
+void ld_session_reset(ld_session *s);
+
+/* Feeds n tokens at positions pos..pos+n-1 as one forward call. logits
+ * (optional, [vocab]) receives the fp32 logits of the last token. */
+int ld_session_eval(ld_session *s, const int *ids, int n, float *logits);
+
+/* Bytes of KV cache the session holds now. */
+size_t ld_session_cache_bytes(const ld_session *s);
+
+#endif

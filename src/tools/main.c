@@ -1,0 +1,47 @@
+/* The `ladder` command line: a table of subcommands. Each subcommand lives in
+ * its own cmd_*.c file and owns its flags and --help text. */
+#include <stdio.h>
+#include <string.h>
+
+#include "tools/commands.h"
+
+struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+};
+
+static const struct command commands[] = {
+    {"demo", cmd_demo, "synthesize the tiny preset (random weights) and generate from it"},
+    {"synth", cmd_synth, "write a random checkpoint in the official HF layout"},
+    {"info", cmd_info, "summarize a checkpoint: config, parameters, bytes, KV cost"},
+    {"generate", cmd_generate, "generate tokens from a prompt"},
+    {"logits", cmd_logits, "write float32 logits for a prompt and forced tokens"},
+    {"tokenize", cmd_tokenize, "print the token ids of a text"},
+    {"detokenize", cmd_detokenize, "print the text of token ids read from stdin"},
+    {"encode-chat", cmd_encode_chat, "render a JSON message list as a DeepSeek-V4 prompt"},
+    {"parse-completion", cmd_parse_completion, "parse a completion into reasoning, content, tool calls"},
+};
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: ladder <command> [options]   (ladder <command> --help for details)\n\n"
+               "Ladder: a vendor-neutral inference engine for DeepSeek-V4.\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-17s %s\n", commands[i].name, commands[i].summary);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "ladder: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}
