@@ -92,6 +92,7 @@ int ld_config_parse(const char *text, const char *origin, ld_config *c) {
     const cJSON *ed = cJSON_GetObjectItemCaseSensitive(root, "expert_dtype");
     c->expert_fp4 = 0;
     if (ed && cJSON_IsString(ed)) {
+        c->expert_dtype_given = 1;
         if (!strcmp(ed->valuestring, "fp4")) c->expert_fp4 = 1;
         else if (strcmp(ed->valuestring, "fp8")) { ld_set_error("%s: expert_dtype '%s' is not fp4 or fp8", origin, ed->valuestring); goto out; }
     }

@@ -22,6 +22,7 @@ typedef struct {
     int n_hash_layers;
     double route_scale, swiglu_limit;
     int expert_fp4; /* routed experts stored as packed FP4 (else FP8) */
+    int expert_dtype_given; /* 0: config has no expert_dtype; the loader infers it from the tensors */
     int bos_id, eos_id;
     long max_position_embeddings;
 } ld_config;

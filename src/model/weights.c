@@ -216,8 +216,13 @@ int ld_model_load(const char *dir, const ld_backend_ops *ops, ld_model *m) {
         if (ld_gen_config_load(path, &m->gen)) return -1;
     }
     if (ld_ckpt_open(dir, &m->ck)) return -1;
-    const ld_config *c = &m->cfg;
+    ld_config *c = &m->cfg;
     binder b = {.ck = &m->ck};
+    if (!c->expert_dtype_given) {
+        /* released configs without expert_dtype: the stored dtype decides (I8 = packed FP4) */
+        const ld_tensor *t = ld_ckpt_find(&m->ck, "layers.0.ffn.experts.0.w1.weight");
+        c->expert_fp4 = t && t->dtype == LD_DT_I8;
+    }
     m->embed = get(&b, LD_DT_BF16, c->vocab_size, c->dim, "embed.weight");
     m->head = get_bf16(&b, c->vocab_size, c->dim, "head");
     m->norm = get(&b, LD_DT_BF16, c->dim, -1, "norm.weight");

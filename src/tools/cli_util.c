@@ -42,23 +42,29 @@ int cli_float(const char *s, double lo, double hi, double *out) {
 int *cli_read_ids(const char *path, int *n) {
     FILE *f = fopen(path, "rb");
     if (!f) { ld_set_error("%s: cannot open: %s", path, strerror(errno)); return NULL; }
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    if (sz < 0 || sz % 4) {
-        fclose(f);
-        ld_set_error("%s: %ld bytes is not a whole number of int32 ids", path, sz);
-        return NULL;
+    /* read as a stream so pipes and process substitution work */
+    size_t cap = 4096, len = 0, r;
+    unsigned char *buf = malloc(cap);
+    while (buf && (r = fread(buf + len, 1, cap - len, f)) > 0) {
+        len += r;
+        if (len == cap) {
+            unsigned char *nb = cap < ((size_t)1 << 31) ? realloc(buf, cap * 2) : NULL;
+            if (!nb) { free(buf); buf = NULL; break; }
+            buf = nb;
+            cap *= 2;
+        }
     }
-    int *ids = malloc(sz ? (size_t)sz : 4);
-    if (!ids || fread(ids, 1, (size_t)sz, f) != (size_t)sz) {
-        free(ids);
-        fclose(f);
-        ld_set_error("%s: read failed", path);
-        return NULL;
-    }
+    int err = ferror(f);
     fclose(f);
-    *n = (int)(sz / 4);
+    if (!buf || err) { free(buf); ld_set_error("%s: read failed", path); return NULL; }
+    if (len % 4) { free(buf); ld_set_error("%s: %zu bytes is not a whole number of int32 ids", path, len); return NULL; }
+    int *ids = malloc(len ? len : 4);
+    if (!ids) { free(buf); ld_set_error("out of memory"); return NULL; }
+    for (size_t i = 0; i < len / 4; i++)
+        ids[i] = (int)((uint32_t)buf[4 * i] | (uint32_t)buf[4 * i + 1] << 8 | (uint32_t)buf[4 * i + 2] << 16 |
+                       (uint32_t)buf[4 * i + 3] << 24);
+    free(buf);
+    *n = (int)(len / 4);
     return ids;
 }
 

@@ -1,0 +1,26 @@
+/* Prompt -> tokens loop over one session, with timing. */
+#ifndef LADDER_RUNTIME_GENERATE_H
+#define LADDER_RUNTIME_GENERATE_H
+
+#include "model/session.h"
+#include "runtime/sampler.h"
+
+typedef struct {
+    int max_new;       /* tokens to generate */
+    int prefill_chunk; /* 0: whole prompt in one call */
+    int stop_at_eos;
+    ld_sampling sampling;
+    /* called with each new token; return non-zero to stop */
+    int (*on_token)(void *ctx, int token);
+    void *ctx;
+} ld_gen_opts;
+
+typedef struct {
+    int prompt_tokens, new_tokens;
+    double prefill_s, decode_s;
+} ld_gen_stats;
+
+int ld_generate(ld_session *s, const int *prompt, int n_prompt, const ld_gen_opts *o, ld_gen_stats *st);
+double ld_now(void);
+
+#endif
