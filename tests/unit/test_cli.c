@@ -1,0 +1,111 @@
+/* The ladder binary end to end on a synthetic checkpoint: synth is
+ * deterministic and independent of sharding, the written checkpoint loads,
+ * `logits` follows its contract (row i = after forced token i-1), and bad
+ * command lines fail with one clear line. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+static const char *bin;
+static char tmp[4096];
+
+static int sh(const char *fmt, const char *a, const char *b, char **out) {
+    char cmd[16384];
+    snprintf(cmd, sizeof cmd, fmt, a, b);
+    return test_run(cmd, out);
+}
+
+static int lines(const char *s) {
+    int n = 0;
+    for (; s && *s; s++) n += *s == '\n';
+    return n;
+}
+
+int main(void) {
+    bin = getenv("LADDER_BIN");
+    if (!bin) { printf("SKIP: LADDER_BIN not set\n"); return 77; }
+    snprintf(tmp, sizeof tmp, "%s/cli", test_tmp_dir());
+    char cmd[16384], *out = NULL;
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", tmp, tmp);
+    CHECK(system(cmd) == 0, "mkdir");
+
+    /* determinism and shard independence */
+    CHECK(sh("%s synth --preset tiny --seed 5 -o %s/a 2>/dev/null", bin, tmp, NULL) == 0, "synth a");
+    CHECK(sh("%s synth --preset tiny --seed 5 --shard-gb 0.002 -o %s/b 2>/dev/null", bin, tmp, NULL) == 0, "synth b");
+    CHECK(sh("%s synth --preset tiny --seed 6 -o %s/c 2>/dev/null", bin, tmp, NULL) == 0, "synth c");
+    snprintf(cmd, sizeof cmd, "ls %s/b/*.safetensors | wc -l", tmp);
+    test_run(cmd, &out);
+    CHECK(out && atoi(out) > 1, "small --shard-gb did not shard (%s)", out ? out : "");
+    free(out);
+    /* same seed: identical config and identical logits whatever the sharding */
+    snprintf(cmd, sizeof cmd, "cmp -s %s/a/config.json %s/b/config.json", tmp, tmp);
+    CHECK(test_run(cmd, NULL) == 0, "config differs between shardings");
+    snprintf(cmd, sizeof cmd, "printf '\\000\\000\\000\\000\\007\\000\\000\\000\\011\\000\\000\\000' > %s/p.i32 && "
+                              "printf '\\003\\000\\000\\000\\004\\000\\000\\000' > %s/f.i32", tmp, tmp);
+    CHECK(test_run(cmd, NULL) == 0, "write ids");
+    const char *dirs[3] = {"a", "b", "c"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(cmd, sizeof cmd, "%s logits -m %s/%s --prompt-ids %s/p.i32 --forced-ids %s/f.i32 -o %s/%s.f32", bin,
+                 tmp, dirs[i], tmp, tmp, tmp, dirs[i]);
+        CHECK(test_run(cmd, NULL) == 0, "logits on %s", dirs[i]);
+    }
+    size_t na = 0, nb = 0, nc = 0;
+    float *la = test_read_file((snprintf(cmd, sizeof cmd, "%s/a.f32", tmp), cmd), &na);
+    float *lb = test_read_file((snprintf(cmd, sizeof cmd, "%s/b.f32", tmp), cmd), &nb);
+    float *lc = test_read_file((snprintf(cmd, sizeof cmd, "%s/c.f32", tmp), cmd), &nc);
+    CHECK(na == 3 * 1024 * 4, "logits file has %zu bytes, want 3 rows of 1024 floats", na);
+    CHECK(na == nb && la && lb && !memcmp(la, lb, na), "same seed, different sharding: logits differ");
+    CHECK(na == nc && la && lc && memcmp(la, lc, na), "different seeds gave identical logits");
+
+    /* contract: row 1 = logits after feeding forced token 0 = prompt+[3] prefilled, last row */
+    snprintf(cmd, sizeof cmd, "printf '\\000\\000\\000\\000\\007\\000\\000\\000\\011\\000\\000\\000\\003\\000\\000\\000' > %s/p4.i32 && "
+                              "%s logits -m %s/a --prompt-ids %s/p4.i32 -o %s/p4.f32", tmp, bin, tmp, tmp, tmp);
+    CHECK(test_run(cmd, NULL) == 0, "logits p4");
+    size_t n4 = 0;
+    float *l4 = test_read_file((snprintf(cmd, sizeof cmd, "%s/p4.f32", tmp), cmd), &n4);
+    CHECK(l4 && n4 == 1024 * 4 && la && !memcmp(l4, la + 1024, n4), "row 1 is not the logits after forced token 0");
+    free(la); free(lb); free(lc); free(l4);
+
+    /* info and generate run */
+    CHECK(sh("%s info -m %s/a > /dev/null", bin, tmp, NULL) == 0, "info");
+    snprintf(cmd, sizeof cmd, "%s generate -m %s/a --prompt-ids %s/p.i32 -n 5 --temperature 0 2>/dev/null", bin, tmp, tmp);
+    CHECK(test_run(cmd, &out) == 0, "generate failed");
+    int toks = 0;
+    for (char *p = strtok(out, " \n"); p; p = strtok(NULL, " \n")) toks++;
+    CHECK(toks == 5, "generate printed %d ids, want 5", toks);
+    free(out);
+
+    /* bad command lines: non-zero exit, exactly one line on stderr, no crash */
+    const char *bad[] = {
+        "%s logits -m %s/missing --prompt-ids /dev/null -o /dev/null",
+        "%s logits -m %s/a -o /dev/null",
+        "%s logits -m %s/a --prompt-ids /nonexistent -o /dev/null",
+        "%s logits -m %s/a --prompt-ids /dev/null -o /dev/null",
+        "%s logits -m %s/a --prompt-ids %s/p.i32 --backend nosuch -o /dev/null",
+        "%s synth --preset nosuch --seed 1 -o %s/x",
+        "%s synth --preset tiny -o %s/x",
+        "%s synth --preset tiny --seed -3 -o %s/x",
+        "%s generate -m %s/a --prompt-ids %s/p.i32 --top-p 0",
+        "%s generate -m %s/a --bogus",
+        "%s info",
+        "%s nosuchcommand %s",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char c2[8192];
+        snprintf(c2, sizeof c2, bad[i], bin, tmp, tmp);
+        snprintf(cmd, sizeof cmd, "%s 2>&1 >/dev/null", c2);
+        int rc = test_run(cmd, &out);
+        CHECK(rc > 0 && rc < 128, "'%s' exited %d", c2, rc);
+        if (strstr(bad[i], "nosuchcommand") == NULL)
+            CHECK(lines(out) == 1 && strstr(out, "error"), "'%s' printed:\n%s", c2, out ? out : "");
+        free(out);
+    }
+    /* a prompt id outside the vocabulary is refused with a clear message */
+    snprintf(cmd, sizeof cmd, "printf '\\377\\377\\000\\000' > %s/big.i32 && %s logits -m %s/a --prompt-ids %s/big.i32 -o /dev/null 2>&1",
+             tmp, bin, tmp, tmp);
+    int rc = test_run(cmd, &out);
+    CHECK(rc == 1 && out && strstr(out, "vocabulary"), "out-of-vocabulary prompt: rc %d, %s", rc, out ? out : "");
+    free(out);
+    return test_summary("cli");
+}
