@@ -72,6 +72,8 @@ typedef struct {
     /* RoPE inverse frequencies: [0] plain (window-only layers), [1] YaRN (compressed layers) */
     float *inv_freq[2];
     const ld_backend_ops *ops;
+    void **owned;            /* aligned copies of misaligned small tensors */
+    int n_owned;
 } ld_model;
 
 /* Opens the checkpoint directory, parses config.json (and

@@ -2,6 +2,7 @@
  * dtype and shape; the first problem found is reported with the tensor name
  * and the file it lives in (or "missing"). */
 #include <math.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,8 +15,30 @@
 
 typedef struct {
     const ld_checkpoint *ck;
+    ld_model *m;
     int failed;
 } binder;
+
+/* safetensors packs tensors back to back, so a tensor after an odd-sized one
+ * can be misaligned for its element type; such (small) tensors are copied to
+ * aligned memory owned by the model instead of being read through a
+ * misaligned pointer. */
+static const void *aligned_view(binder *b, const ld_tensor *t) {
+    size_t al = ld_dtype_size(t->dtype);
+    if (al <= 1 || (uintptr_t)t->data % al == 0) return t->data;
+    void **np = realloc(b->m->owned, sizeof *np * (size_t)(b->m->n_owned + 1));
+    void *copy = malloc(t->nbytes ? t->nbytes : 1);
+    if (!np || !copy) {
+        free(copy);
+        if (np) b->m->owned = np;
+        ld_set_error("out of memory copying misaligned tensor '%s'", t->name);
+        return NULL;
+    }
+    b->m->owned = np;
+    memcpy(copy, t->data, t->nbytes);
+    b->m->owned[b->m->n_owned++] = copy;
+    return copy;
+}
 
 static const void *get(binder *b, ld_dtype dt, int64_t d0, int64_t d1, const char *fmt, ...) LD_PRINTF(5, 6);
 
@@ -43,8 +66,9 @@ static const void *get(binder *b, ld_dtype dt, int64_t d0, int64_t d1, const cha
         else ld_set_error("%s: tensor '%s' has shape [%s], expected [%lld, %lld]", file, name, got, (long long)d0, (long long)d1);
         return NULL;
     }
-    b->failed = 0;
-    return t->data;
+    const void *p = aligned_view(b, t);
+    b->failed = p == NULL;
+    return p;
 }
 
 static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -217,7 +241,7 @@ int ld_model_load(const char *dir, const ld_backend_ops *ops, ld_model *m) {
     }
     if (ld_ckpt_open(dir, &m->ck)) return -1;
     ld_config *c = &m->cfg;
-    binder b = {.ck = &m->ck};
+    binder b = {.ck = &m->ck, .m = m};
     if (!c->expert_dtype_given) {
         /* released configs without expert_dtype: the stored dtype decides (I8 = packed FP4) */
         const ld_tensor *t = ld_ckpt_find(&m->ck, "layers.0.ffn.experts.0.w1.weight");
@@ -249,6 +273,8 @@ void ld_model_free(ld_model *m) {
     free(m->layers);
     free(m->inv_freq[0]);
     free(m->inv_freq[1]);
+    for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
+    free(m->owned);
     ld_ckpt_close(&m->ck);
     memset(m, 0, sizeof *m);
 }

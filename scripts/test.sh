@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Builds Ladder and runs the whole test suite twice: a normal optimized build
+# (./build) and an AddressSanitizer + UndefinedBehaviorSanitizer build
+# (./build-asan). Pass --fast to skip the sanitizer pass.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs=$(nproc)
+scripts/build.sh
+ctest --test-dir build --output-on-failure -j"$jobs"
+if [ "${1:-}" != "--fast" ]; then
+  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLADDER_SANITIZE=ON >/dev/null
+  cmake --build build-asan -j"$jobs"
+  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    ctest --test-dir build-asan --output-on-failure -j"$jobs"
+fi
