@@ -3,9 +3,11 @@
 #include <string.h>
 
 #include "backends/backend.h"
+#include "backends/cpu/cpu_api.h"
 
 static const ld_backend_ops *const backends[] = {
     &ld_backend_ref_ops,
+    &ld_backend_cpu_ops,
 };
 
 int ld_backend_count(void) { return (int)(sizeof backends / sizeof backends[0]); }

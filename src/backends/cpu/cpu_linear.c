@@ -1,0 +1,75 @@
+/* cpu linears: activation preparation (the reference FP8 quantization for
+ * FP8/FP4 weights), then micro-kernel tiles spread over the thread pool.
+ *
+ * Work split: tasks own disjoint ranges of output rows (weights), so each
+ * weight byte is read by one thread once per M-block; within a task, the
+ * activations are walked in blocks small enough to stay in L2 while the
+ * task's weight rows stream past them. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "backends/cpu/cpu.h"
+#include "core/threadpool.h"
+
+#define TASK_ROWS 64          /* output rows per task (multiple of CPU_NR) */
+#define XBLOCK_BYTES (192 << 10)
+
+typedef struct {
+    const ld_weight *w;
+    const float *x;
+    int m;
+    float *y;
+    cpu_tile_fn tile;
+} lin_job;
+
+static void lin_task(void *ctx, int task, int n_tasks) {
+    (void)n_tasks;
+    const lin_job *J = ctx;
+    const ld_weight *w = J->w;
+    int k = w->k, n0 = task * TASK_ROWS, n1 = n0 + TASK_ROWS < w->n ? n0 + TASK_ROWS : w->n;
+    int mb = (int)(XBLOCK_BYTES / ((long)k * 4));
+    mb = mb < CPU_MR ? CPU_MR : mb - mb % CPU_MR;
+    for (int m0 = 0; m0 < J->m; m0 += mb) {
+        int m1 = m0 + mb < J->m ? m0 + mb : J->m;
+        for (int n = n0; n < n1; n += CPU_NR) {
+            int nr = n1 - n < CPU_NR ? n1 - n : CPU_NR;
+            for (int r = m0; r < m1; r += CPU_MR) {
+                int mr = m1 - r < CPU_MR ? m1 - r : CPU_MR;
+                J->tile(J->x + (long)r * k, k, mr, w, n, nr, J->y + (long)r * w->n + n, w->n);
+            }
+        }
+    }
+}
+
+static void run_tiles(const ld_weight *w, const float *x, int m, float *y) {
+    lin_job J = {.w = w, .x = x, .m = m, .y = y, .tile = cpu_active()->tile[w->fmt]};
+    ld_threadpool_run(cpu_pool(), (w->n + TASK_ROWS - 1) / TASK_ROWS, lin_task, &J);
+}
+
+/* Reference activation quantization (1x128 E8M0 blocks, e4m3 RNE), kept as
+ * the exact dequantized fp32 values the kernels consume. */
+static void quant_rows(const ld_bf16 *x, int m, int k, float *xf) {
+    float blk[128];
+    uint8_t codes[128];
+    for (long r = 0; r < m; r++)
+        for (int b = 0; b < k; b += 128) {
+            for (int i = 0; i < 128; i++) blk[i] = ld_bf16_to_f32(x[r * k + b + i]);
+            float s = ld_quant_fp8_block(blk, 128, codes);
+            for (int i = 0; i < 128; i++) xf[r * k + b + i] = ld_fp8_to_f32(codes[i]) * s;
+        }
+}
+
+void cpu_linear(const ld_weight *w, const ld_bf16 *x, int m, ld_bf16 *y) {
+    long nx = (long)m * w->k, ny = (long)m * w->n;
+    float *xf = malloc(sizeof(float) * (size_t)(nx + ny));
+    if (!xf) abort(); /* scratch of a few MB; the interface has no failure path */
+    float *yf = xf + nx;
+    if (w->fmt == LD_WF_FP8 || w->fmt == LD_WF_FP4) quant_rows(x, m, w->k, xf);
+    else
+        for (long i = 0; i < nx; i++) xf[i] = ld_bf16_to_f32(x[i]);
+    run_tiles(w, xf, m, yf);
+    for (long i = 0; i < ny; i++) y[i] = ld_f32_to_bf16(yf[i]);
+    free(xf);
+}
+
+void cpu_linear_f32(const ld_weight *w, const float *x, int m, float *y) { run_tiles(w, x, m, y); }
