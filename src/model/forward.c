@@ -46,11 +46,17 @@ static int hc_sublayer(const ld_call *c, const ld_hc_w *hw, const ld_bf16 *norm_
     return 0;
 }
 
-int ld_session_eval(ld_session *s, const int *ids, int n, float *logits) {
-    const ld_model *m = s->m;
-    const ld_config *cf = &m->cfg;
-    const ld_backend_ops *ops = m->ops;
-    int D = cf->dim, hc = cf->hc_mult;
+static int block(ld_session *s, int l, const int *ids, int n, ld_bf16 *h, ld_scratch *sc) {
+    ld_call c = {.s = s, .layer = l, .P = s->pos, .S = n, .first_call = s->calls == 0, .sc = sc};
+    const ld_layer_w *L = &s->m->layers[l];
+    if (hc_sublayer(&c, &L->hc_attn, L->attn_norm, h, 1, ids)) return -1;
+    if (hc_sublayer(&c, &L->hc_ffn, L->ffn_norm, h, 0, ids)) return -1;
+    ld_call_dump(&c, "hidden", LD_DUMP_BF16, h, n, s->m->cfg.hc_mult * s->m->cfg.dim);
+    return 0;
+}
+
+static int check_ids(const ld_session *s, const int *ids, int n) {
+    const ld_config *cf = &s->m->cfg;
     if (n <= 0) return ld_set_error("no tokens to evaluate");
     for (int i = 0; i < n; i++)
         if (ids[i] < 0 || ids[i] >= cf->vocab_size)
@@ -59,6 +65,29 @@ int ld_session_eval(ld_session *s, const int *ids, int n, float *logits) {
     if (s->pos + n > cf->max_position_embeddings)
         return ld_set_error("sequence of %ld tokens exceeds max_position_embeddings %ld", s->pos + n,
                             cf->max_position_embeddings);
+    return 0;
+}
+
+int ld_session_eval_block(ld_session *s, int layer, const int *ids, int n, ld_bf16 *h) {
+    if (layer < 0 || layer >= s->m->cfg.n_layers) return ld_set_error("layer %d does not exist", layer);
+    if (check_ids(s, ids, n)) return -1;
+    ld_scratch sc = {0};
+    int rc = block(s, layer, ids, n, h, &sc);
+    ld_scratch_free(&sc);
+    return rc;
+}
+
+void ld_session_advance(ld_session *s, int n) {
+    s->pos += n;
+    s->calls++;
+}
+
+int ld_session_eval(ld_session *s, const int *ids, int n, float *logits) {
+    const ld_model *m = s->m;
+    const ld_config *cf = &m->cfg;
+    const ld_backend_ops *ops = m->ops;
+    int D = cf->dim, hc = cf->hc_mult;
+    if (check_ids(s, ids, n)) return -1;
     ld_scratch sc = {0};
     int rc = -1;
     ld_bf16 *h = ld_scratch_alloc(&sc, sizeof(ld_bf16) * (size_t)n * hc * D);
@@ -66,13 +95,8 @@ int ld_session_eval(ld_session *s, const int *ids, int n, float *logits) {
     for (int t = 0; t < n; t++)
         for (int j = 0; j < hc; j++)
             memcpy(h + ((long)t * hc + j) * D, m->embed + (long)ids[t] * D, sizeof(ld_bf16) * (size_t)D);
-    for (int l = 0; l < cf->n_layers; l++) {
-        ld_call c = {.s = s, .layer = l, .P = s->pos, .S = n, .first_call = s->calls == 0, .sc = &sc};
-        const ld_layer_w *L = &m->layers[l];
-        if (hc_sublayer(&c, &L->hc_attn, L->attn_norm, h, 1, ids)) goto out;
-        if (hc_sublayer(&c, &L->hc_ffn, L->ffn_norm, h, 0, ids)) goto out;
-        ld_call_dump(&c, "hidden", LD_DUMP_BF16, h, n, hc * D);
-    }
+    for (int l = 0; l < cf->n_layers; l++)
+        if (block(s, l, ids, n, h, &sc)) goto out;
     /* head: only the last position is needed unless someone observes all rows */
     int first = s->dump ? 0 : n - 1, rows = n - first;
     ld_bf16 *xh = ld_scratch_alloc(&sc, sizeof(ld_bf16) * (size_t)rows * D);
@@ -87,8 +111,7 @@ int ld_session_eval(ld_session *s, const int *ids, int n, float *logits) {
         for (int i = 0; i < D; i++) xf[i] = ld_bf16_to_f32(xn[(long)(rows - 1) * D + i]);
         ops->linear_f32(&m->head, xf, 1, logits);
     }
-    s->pos += n;
-    s->calls++;
+    ld_session_advance(s, n);
     rc = 0;
 out:
     ld_scratch_free(&sc);

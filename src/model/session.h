@@ -47,6 +47,13 @@ void ld_session_reset(ld_session *s);
  * (optional, [vocab]) receives the fp32 logits of the last token. */
 int ld_session_eval(ld_session *s, const int *ids, int n, float *logits);
 
+/* Layer-level access, for conformance tools: runs block `layer` alone over
+ * n tokens at positions pos..pos+n-1, h [n, hc_mult, dim] bf16 in/out, using
+ * and updating only that layer's cache. Does not advance the position; call
+ * ld_session_advance(s, n) once all layers of those tokens are done. */
+int ld_session_eval_block(ld_session *s, int layer, const int *ids, int n, ld_bf16 *h);
+void ld_session_advance(ld_session *s, int n);
+
 /* Bytes of KV cache the session holds now. */
 size_t ld_session_cache_bytes(const ld_session *s);
 
