@@ -81,10 +81,12 @@ static int parse_tensor(const char *path, const cJSON *e, const uint8_t *data, u
     if (en < b || en > data_size)
         return ld_set_error("%s: tensor '%s': data_offsets [%llu, %llu] outside the data section (%llu bytes)", path,
                             nm, (unsigned long long)b, (unsigned long long)en, (unsigned long long)data_size);
-    if (en - b != numel * ld_dtype_size(t->dtype))
+    /* compare by division: numel * size may overflow for hostile shapes */
+    uint64_t esz = ld_dtype_size(t->dtype);
+    if ((en - b) % esz || (en - b) / esz != numel)
         return ld_set_error("%s: tensor '%s': %llu bytes but %s x %llu elements needs %llu", path, nm,
                             (unsigned long long)(en - b), ld_dtype_name(t->dtype), (unsigned long long)numel,
-                            (unsigned long long)(numel * ld_dtype_size(t->dtype)));
+                            numel <= UINT64_MAX / esz ? (unsigned long long)(numel * esz) : ~0ull);
     t->data = data + b;
     t->nbytes = (size_t)(en - b);
     t->name = strdup(nm);

@@ -29,7 +29,7 @@ static int cache_reserve(ld_comp_cache *cc, int n) {
  * reference, then appends it. */
 static int emit(const ld_call *c, const ld_compressor_w *w, ld_comp_cache *cc, const float *pooled, long block_start,
                 int rotate) {
-    const ld_model *m = c->s->m;
+    const ld_model *m = c->m;
     const ld_backend_ops *ops = m->ops;
     int d = w->d, rd = m->cfg.rope_dim;
     if (cache_reserve(cc, cc->n + 1)) return -1;
@@ -50,10 +50,11 @@ static int emit(const ld_call *c, const ld_compressor_w *w, ld_comp_cache *cc, c
     return 0;
 }
 
-int ld_compressor_run(const ld_call *c, const ld_compressor_w *w, ld_comp_cache *cc, const float *x, int rotate) {
-    const ld_model *m = c->s->m;
+int ld_compressor_run(const ld_call *c, const ld_seg *g, const ld_compressor_w *w, ld_comp_cache *cc, const float *x,
+                      int rotate) {
+    const ld_model *m = c->m;
     const ld_backend_ops *ops = m->ops;
-    int r = w->ratio, d = w->d, cd = (1 + w->overlap) * d, S = c->S;
+    int r = w->ratio, d = w->d, cd = (1 + w->overlap) * d, S = g->S;
     float *kv = ld_scratch_alloc(c->sc, sizeof(float) * (size_t)S * cd);
     float *sc = ld_scratch_alloc(c->sc, sizeof(float) * (size_t)S * cd);
     float *pk = ld_scratch_alloc(c->sc, sizeof(float) * (size_t)2 * r * d);
@@ -63,7 +64,7 @@ int ld_compressor_run(const ld_call *c, const ld_compressor_w *w, ld_comp_cache 
     ops->linear_f32(&w->wkv, x, S, kv);
     ops->linear_f32(&w->wgate, x, S, sc);
     for (int t = 0; t < S; t++) {
-        long p = c->P + t;
+        long p = g->P + t;
         int slot = (int)(p % r);
         const float *ape = w->ape + (long)slot * cd;
         float *kr = kv + (long)t * cd, *sr = sc + (long)t * cd;

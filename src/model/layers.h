@@ -5,27 +5,41 @@
 #include "core/scratch.h"
 #include "model/session.h"
 
-/* One forward call's view of a layer. */
+/* One sequence's share of a forward call: tokens at positions P..P+S-1,
+ * stored in rows row0..row0+S-1 of the call's activations. */
 typedef struct {
     ld_session *s;
-    int layer;
-    long P;         /* position of the first token of the call */
-    int S;          /* tokens in the call */
+    long P;
+    int S;
+    int row0;
     int first_call; /* the reference sizes prefill window lists min(S, window) */
+} ld_seg;
+
+/* One forward call's view of a layer: several sequences' tokens stacked as
+ * rows, so every weight is read once for all of them; per-sequence work
+ * (caches, attention) loops over the segments. */
+typedef struct {
+    const ld_model *m;
+    int layer;
+    int rows;
+    int n_seg;
+    const ld_seg *seg;
     ld_scratch *sc;
 } ld_call;
 
-/* Runs the compressor over the call's tokens (x: [S, dim] fp32), appending
+/* Runs the compressor over one segment's tokens (x: [S, dim] fp32), appending
  * every completed block's entry to cc. rotate selects the indexer flavour
  * (Hadamard + FP4 simulation) over the main one (FP8 simulation). */
-int ld_compressor_run(const ld_call *c, const ld_compressor_w *w, ld_comp_cache *cc, const float *x, int rotate);
+int ld_compressor_run(const ld_call *c, const ld_seg *g, const ld_compressor_w *w, ld_comp_cache *cc, const float *x,
+                      int rotate);
 
-/* Attention sublayer: x [S, dim] bf16 (after attn_norm) -> out [S, dim] bf16. */
+/* Attention sublayer: x [rows, dim] bf16 (after attn_norm) -> out [rows, dim] bf16. */
 int ld_attention(const ld_call *c, const ld_bf16 *x, ld_bf16 *out);
 
-/* MoE sublayer: x [S, dim] bf16 (after ffn_norm) -> out [S, dim] bf16. */
+/* MoE sublayer: x [rows, dim] bf16 (after ffn_norm) -> out [rows, dim] bf16; ids per row. */
 int ld_moe(const ld_call *c, const ld_moe_w *w, int hash, const int *ids, const ld_bf16 *x, ld_bf16 *out);
 
+int ld_call_dumping(const ld_call *c);
 void ld_call_dump(const ld_call *c, const char *name, ld_dump_kind kind, const void *data, int rows, int cols);
 
 #endif

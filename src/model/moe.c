@@ -11,7 +11,7 @@
 
 /* y = w2(swiglu(w1 x, w3 x) * weight) for n rows of x; weights per row. */
 static int expert_ffn(const ld_call *c, const ld_expert_w *X, const ld_bf16 *x, int n, const float *wt, ld_bf16 *y) {
-    const ld_model *m = c->s->m;
+    const ld_model *m = c->m;
     const ld_backend_ops *ops = m->ops;
     int inter = m->cfg.moe_inter_dim;
     ld_bf16 *g = malloc(sizeof(ld_bf16) * (size_t)n * inter);
@@ -29,10 +29,10 @@ static int expert_ffn(const ld_call *c, const ld_expert_w *X, const ld_bf16 *x, 
 }
 
 int ld_moe(const ld_call *c, const ld_moe_w *w, int hash, const int *ids, const ld_bf16 *x, ld_bf16 *out) {
-    const ld_model *m = c->s->m;
+    const ld_model *m = c->m;
     const ld_config *cf = &m->cfg;
     const ld_backend_ops *ops = m->ops;
-    int S = c->S, D = cf->dim, E = cf->n_routed_experts, K = cf->n_activated_experts;
+    int S = c->rows, D = cf->dim, E = cf->n_routed_experts, K = cf->n_activated_experts;
     float *xf = ld_scratch_alloc(c->sc, sizeof(float) * (size_t)S * D);
     float *logit = ld_scratch_alloc(c->sc, sizeof(float) * (size_t)S * E);
     float *sel = ld_scratch_alloc(c->sc, sizeof(float) * (size_t)E);
@@ -62,7 +62,7 @@ int ld_moe(const ld_call *c, const ld_moe_w *w, int hash, const int *ids, const 
         for (int k = 0; k < K; k++) sum += s[it[k]];
         for (int k = 0; k < K; k++) wt[(long)t * K + k] = s[it[k]] / (float)sum * (float)cf->route_scale;
     }
-    if (c->s->dump) {
+    if (ld_call_dumping(c)) {
         /* per token, ascending expert id, weights alongside */
         int *de = ld_scratch_alloc(c->sc, sizeof(int) * (size_t)S * K);
         float *dw = ld_scratch_alloc(c->sc, sizeof(float) * (size_t)S * K);

@@ -47,6 +47,12 @@ void ld_session_reset(ld_session *s);
  * (optional, [vocab]) receives the fp32 logits of the last token. */
 int ld_session_eval(ld_session *s, const int *ids, int n, float *logits);
 
+/* Batched evaluation: session b gets n[b] tokens ids[b] (decode: 1 each) in
+ * one forward call, so every weight is read once for the whole batch.
+ * logits (optional) receives [B, vocab]: each session's last token. A
+ * session gets bit-identical results alone or in any batch. */
+int ld_batch_eval(ld_session *const *ss, const int *const *ids, const int *n, int B, float *logits);
+
 /* Layer-level access, for conformance tools: runs block `layer` alone over
  * n tokens at positions pos..pos+n-1, h [n, hc_mult, dim] bf16 in/out, using
  * and updating only that layer's cache. Does not advance the position; call
