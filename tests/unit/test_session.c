@@ -95,6 +95,36 @@ int main(void) {
     }
     CHECK(same(ref, la, V), "session a disturbed by interleaved session b");
 
+    /* batched decode: the same sequence decoded alone and inside a batch of
+       three sessions at other positions (one of them prefilling) */
+    {
+        ld_session alone, x[3];
+        float *lo = malloc(sizeof(float) * (size_t)V), *lbat = malloc(sizeof(float) * 3 * (size_t)V);
+        CHECK(ld_session_init(&alone, &m) == 0, "init");
+        for (int i = 0; i < 3; i++) CHECK(ld_session_init(&x[i], &m) == 0, "init");
+        CHECK(ld_session_eval(&alone, toks, 30, lo) == 0, "alone prefill");
+        CHECK(ld_session_eval(&x[0], toks, 30, lbat) == 0, "x0 prefill");
+        CHECK(ld_session_eval(&x[1], toks + 40, 7, lbat) == 0, "x1 prefill");
+        int bad_rows = 0;
+        for (int i = 30; i < 60; i++) {
+            CHECK(ld_session_eval(&alone, toks + i, 1, lo) == 0, "alone step");
+            ld_session *bs[3] = {&x[1], &x[0], &x[2]};
+            const int *bi[3] = {toks + 47 + (i - 30) % 40, toks + i, toks + (i % 5 == 0 ? 10 : 3)};
+            int bn[3] = {1, 1, i % 5 == 0 ? 5 : 1};
+            CHECK(ld_batch_eval(bs, bi, bn, 3, lbat) == 0, "batch step: %s", ld_last_error());
+            bad_rows += !same(lo, lbat + V, V);
+        }
+        CHECK(bad_rows == 0, "%d of 30 decode steps differ between alone and batched", bad_rows);
+        ld_session *dup[2] = {&x[0], &x[0]};
+        const int *di[2] = {toks, toks};
+        int dn[2] = {1, 1};
+        CHECK(ld_batch_eval(dup, di, dn, 2, lbat) != 0, "a session twice in one batch was accepted");
+        ld_session_free(&alone);
+        for (int i = 0; i < 3; i++) ld_session_free(&x[i]);
+        free(lo);
+        free(lbat);
+    }
+
     /* reset returns a session to an empty state */
     ld_session_reset(&a);
     CHECK(ld_session_eval(&a, toks, NTOK, la) == 0, "after reset");
