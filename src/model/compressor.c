@@ -50,19 +50,24 @@ static int emit(const ld_call *c, const ld_compressor_w *w, ld_comp_cache *cc, c
     return 0;
 }
 
-int ld_compressor_run(const ld_call *c, const ld_seg *g, const ld_compressor_w *w, ld_comp_cache *cc, const float *x,
-                      int rotate) {
-    const ld_model *m = c->m;
-    const ld_backend_ops *ops = m->ops;
+int ld_compressor_project(const ld_call *c, const ld_compressor_w *w, const float *x, float **kv, float **sc) {
+    int cd = (1 + w->overlap) * w->d;
+    *kv = ld_scratch_alloc(c->sc, sizeof(float) * (size_t)c->rows * cd);
+    *sc = ld_scratch_alloc(c->sc, sizeof(float) * (size_t)c->rows * cd);
+    if (c->sc->failed) return ld_set_error("out of memory in the compressor");
+    ld_linear_f32(c, &w->wkv, x, c->rows, *kv);
+    ld_linear_f32(c, &w->wgate, x, c->rows, *sc);
+    return 0;
+}
+
+int ld_compressor_run(const ld_call *c, const ld_seg *g, const ld_compressor_w *w, ld_comp_cache *cc, float *kv,
+                      float *sc, int rotate) {
+    const ld_backend_ops *ops = c->m->ops;
     int r = w->ratio, d = w->d, cd = (1 + w->overlap) * d, S = g->S;
-    float *kv = ld_scratch_alloc(c->sc, sizeof(float) * (size_t)S * cd);
-    float *sc = ld_scratch_alloc(c->sc, sizeof(float) * (size_t)S * cd);
     float *pk = ld_scratch_alloc(c->sc, sizeof(float) * (size_t)2 * r * d);
     float *ps = ld_scratch_alloc(c->sc, sizeof(float) * (size_t)2 * r * d);
     float *pooled = ld_scratch_alloc(c->sc, sizeof(float) * (size_t)d);
     if (c->sc->failed) return ld_set_error("out of memory in the compressor");
-    ops->linear_f32(&w->wkv, x, S, kv);
-    ops->linear_f32(&w->wgate, x, S, sc);
     for (int t = 0; t < S; t++) {
         long p = g->P + t;
         int slot = (int)(p % r);

@@ -13,6 +13,32 @@
 #include "core/error.h"
 #include "model/layers.h"
 
+double ld_weight_bytes(const ld_weight *w) {
+    double nk = (double)w->n * w->k;
+    switch (w->fmt) {
+    case LD_WF_F32: return 4 * nk;
+    case LD_WF_BF16: return 2 * nk;
+    case LD_WF_FP4: return nk / 2 + (double)w->n * w->scale_cols;
+    default: return nk + (double)((w->n + 127) / 128) * w->scale_cols;
+    }
+}
+
+void ld_linear(const ld_call *c, const ld_weight *w, const ld_bf16 *x, int rows, ld_bf16 *y) {
+    if (c->m->traffic) {
+        c->m->traffic->macs += (double)rows * w->n * w->k;
+        c->m->traffic->weight_bytes += ld_weight_bytes(w);
+    }
+    c->m->ops->linear(w, x, rows, y);
+}
+
+void ld_linear_f32(const ld_call *c, const ld_weight *w, const float *x, int rows, float *y) {
+    if (c->m->traffic) {
+        c->m->traffic->macs += (double)rows * w->n * w->k;
+        c->m->traffic->weight_bytes += ld_weight_bytes(w);
+    }
+    c->m->ops->linear_f32(w, x, rows, y);
+}
+
 static size_t kind_size(ld_dump_kind k) { return k == LD_DUMP_BF16 ? 2 : 4; }
 
 int ld_call_dumping(const ld_call *c) {
@@ -46,6 +72,10 @@ static int hc_sublayer(const ld_call *c, const ld_hc_w *hw, const ld_bf16 *norm_
     float *comb = ld_scratch_alloc(c->sc, sizeof(float) * (size_t)S * hc * hc);
     ld_bf16 *nh = ld_scratch_alloc(c->sc, sizeof(ld_bf16) * (size_t)S * hc * D);
     if (c->sc->failed) return ld_set_error("out of memory in block %d", c->layer);
+    if (m->traffic) { /* the mixing weights and the sublayer norm */
+        m->traffic->macs += (double)S * (2 + hc) * hc * hc * D;
+        m->traffic->weight_bytes += (double)(2 + hc) * hc * hc * D * 4 + D * 2;
+    }
     ops->hc_pre(h, hw->fn, hw->scale, hw->base, S, D, hc, cf->hc_sinkhorn_iters, (float)cf->norm_eps,
                 (float)cf->hc_eps, x, post, comb);
     ops->rmsnorm(x, norm_w, S, D, (float)cf->norm_eps, xn);
@@ -145,6 +175,10 @@ int ld_batch_eval(ld_session *const *ss, const int *const *ids, const int *n, in
     else
         for (int b = 0; b < B; b++)
             memcpy(hl + (long)b * hc * D, h + (long)(seg[b].row0 + n[b] - 1) * hc * D, sizeof(ld_bf16) * (size_t)hc * D);
+    if (m->traffic) {
+        m->traffic->macs += (double)hr * hc * hc * D;
+        m->traffic->weight_bytes += (double)hc * hc * D * 4 + D * 2;
+    }
     ops->hc_head(hl, m->hc_head.fn, m->hc_head.scale, m->hc_head.base, hr, D, hc, (float)cf->norm_eps,
                  (float)cf->hc_eps, xh);
     ops->rmsnorm(xh, m->norm, hr, D, (float)cf->norm_eps, xn);
@@ -153,7 +187,11 @@ int ld_batch_eval(ld_session *const *ss, const int *const *ids, const int *n, in
         if (ss[b]->dump) ss[b]->dump(ss[b]->dump_ctx, "final_norm", -1, LD_DUMP_BF16, xn + (long)seg[b].row0 * D, n[b], D);
         for (int i = 0; i < D; i++) xf[(long)b * D + i] = ld_bf16_to_f32(xn[last * D + i]);
     }
-    if (logits) ops->linear_f32(&m->head, xf, B, logits);
+    if (logits) {
+        ld_call hc = {.m = m, .layer = -1, .rows = B, .n_seg = B, .seg = seg, .sc = &sc};
+        ld_linear_f32(&hc, &m->head, xf, B, logits);
+    }
+    if (m->traffic) m->traffic->weight_bytes += (double)rows * D * 2; /* embedding rows */
     for (int b = 0; b < B; b++) ld_session_advance(ss[b], n[b]);
     rc = 0;
 out:

@@ -27,11 +27,19 @@ typedef struct {
     ld_scratch *sc;
 } ld_call;
 
-/* Runs the compressor over one segment's tokens (x: [S, dim] fp32), appending
- * every completed block's entry to cc. rotate selects the indexer flavour
+/* Compressor projections of all the call's rows (x: [rows, dim] fp32):
+ * kv and score [rows, c*d], allocated from the call's scratch. */
+int ld_compressor_project(const ld_call *c, const ld_compressor_w *w, const float *x, float **kv, float **sc);
+/* Runs the compressor state machine over one segment's rows of kv/score
+ * (modified: the positional bias is added in place), appending every
+ * completed block's entry to cc. rotate selects the indexer flavour
  * (Hadamard + FP4 simulation) over the main one (FP8 simulation). */
-int ld_compressor_run(const ld_call *c, const ld_seg *g, const ld_compressor_w *w, ld_comp_cache *cc, const float *x,
-                      int rotate);
+int ld_compressor_run(const ld_call *c, const ld_seg *g, const ld_compressor_w *w, ld_comp_cache *cc, float *kv,
+                      float *sc, int rotate);
+
+/* Linears through the backend, with optional traffic accounting. */
+void ld_linear(const ld_call *c, const ld_weight *w, const ld_bf16 *x, int rows, ld_bf16 *y);
+void ld_linear_f32(const ld_call *c, const ld_weight *w, const float *x, int rows, float *y);
 
 /* Attention sublayer: x [rows, dim] bf16 (after attn_norm) -> out [rows, dim] bf16. */
 int ld_attention(const ld_call *c, const ld_bf16 *x, ld_bf16 *out);

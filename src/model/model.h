@@ -60,6 +60,14 @@ typedef struct {
     ld_hc_w hc_head;
 } ld_layer_w;
 
+/* Optional accounting a benchmark attaches to a model: multiply-adds of the
+ * linears and attention, and bytes of weights read (each weight once per
+ * forward call, routed experts only when chosen). */
+typedef struct {
+    double macs;
+    double weight_bytes;
+} ld_traffic;
+
 typedef struct {
     ld_config cfg;
     ld_checkpoint ck;
@@ -72,6 +80,7 @@ typedef struct {
     /* RoPE inverse frequencies: [0] plain (window-only layers), [1] YaRN (compressed layers) */
     float *inv_freq[2];
     const ld_backend_ops *ops;
+    ld_traffic *traffic;     /* NULL unless a benchmark is counting */
     void **owned;            /* aligned copies of misaligned small tensors */
     int n_owned;
 } ld_model;
@@ -81,6 +90,9 @@ typedef struct {
  * implies, checking names, shapes and dtypes. */
 int ld_model_load(const char *dir, const ld_backend_ops *ops, ld_model *m);
 void ld_model_free(ld_model *m);
+
+/* Bytes a weight occupies in the checkpoint (data + scales). */
+double ld_weight_bytes(const ld_weight *w);
 
 /* Parameter counts and bytes of the checkpoint, by dtype. */
 void ld_model_rope_cos_sin(const ld_model *m, int yarn, long pos, float *cos, float *sin);

@@ -17,12 +17,12 @@ static int expert_ffn(const ld_call *c, const ld_expert_w *X, const ld_bf16 *x, 
     ld_bf16 *g = malloc(sizeof(ld_bf16) * (size_t)n * inter);
     ld_bf16 *u = malloc(sizeof(ld_bf16) * (size_t)n * inter);
     if (!g || !u) { free(g); free(u); return ld_set_error("out of memory in the MoE"); }
-    ops->linear(&X->w1, x, n, g);
-    ops->linear(&X->w3, x, n, u);
+    ld_linear(c, &X->w1, x, n, g);
+    ld_linear(c, &X->w3, x, n, u);
     for (int i = 0; i < n; i++)
         ops->swiglu(g + (long)i * inter, u + (long)i * inter, inter, (float)m->cfg.swiglu_limit, wt ? wt[i] : 1.0f,
                     g + (long)i * inter);
-    ops->linear(&X->w2, g, n, y);
+    ld_linear(c, &X->w2, g, n, y);
     free(g);
     free(u);
     return 0;
@@ -47,7 +47,7 @@ int ld_moe(const ld_call *c, const ld_moe_w *w, int hash, const int *ids, const 
     for (long i = 0; i < (long)S * D; i++) xf[i] = ld_bf16_to_f32(x[i]);
 
     /* routing */
-    ops->linear_f32(&w->gate, xf, S, logit);
+    ld_linear_f32(c, &w->gate, xf, S, logit);
     for (int t = 0; t < S; t++) {
         float *s = logit + (long)t * E;
         for (int e = 0; e < E; e++) s[e] = sqrtf(ld_softplusf(s[e]));
