@@ -17,6 +17,7 @@ static const struct command commands[] = {
     {"info", cmd_info, "summarize a checkpoint: config, parameters, bytes, KV cost"},
     {"generate", cmd_generate, "generate tokens from a prompt"},
     {"logits", cmd_logits, "write float32 logits for a prompt and forced tokens"},
+    {"bench", cmd_bench, "measure decode/prefill/batched speed against the machine's rooflines"},
     {"tokenize", cmd_tokenize, "print the token ids of a text"},
     {"detokenize", cmd_detokenize, "print the text of token ids read from stdin"},
     {"encode-chat", cmd_encode_chat, "render a JSON message list as a DeepSeek-V4 prompt"},

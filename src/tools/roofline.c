@@ -1,0 +1,139 @@
+/* The widest vector path available is used for both measurements, since
+ * that is what the kernels being judged use. */
+#include <immintrin.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/generate.h"
+#include "tools/roofline.h"
+
+typedef struct {
+    const char *buf;
+    size_t bytes;
+    int wide;
+    double sink;
+    long iters;
+    pthread_barrier_t *bar;
+} job_t;
+
+__attribute__((target("avx512f"))) static double read512(const char *p, size_t n) {
+    __m512i a = _mm512_setzero_si512(), b = a, c = a, d = a;
+    for (size_t i = 0; i + 256 <= n; i += 256) {
+        a = _mm512_xor_si512(a, _mm512_load_si512((const void *)(p + i)));
+        b = _mm512_xor_si512(b, _mm512_load_si512((const void *)(p + i + 64)));
+        c = _mm512_xor_si512(c, _mm512_load_si512((const void *)(p + i + 128)));
+        d = _mm512_xor_si512(d, _mm512_load_si512((const void *)(p + i + 192)));
+    }
+    a = _mm512_xor_si512(_mm512_xor_si512(a, b), _mm512_xor_si512(c, d));
+    return (double)_mm512_reduce_add_epi64(a);
+}
+
+__attribute__((target("avx2"))) static double read256(const char *p, size_t n) {
+    __m256i a = _mm256_setzero_si256(), b = a, c = a, d = a;
+    for (size_t i = 0; i + 128 <= n; i += 128) {
+        a = _mm256_xor_si256(a, _mm256_load_si256((const void *)(p + i)));
+        b = _mm256_xor_si256(b, _mm256_load_si256((const void *)(p + i + 32)));
+        c = _mm256_xor_si256(c, _mm256_load_si256((const void *)(p + i + 64)));
+        d = _mm256_xor_si256(d, _mm256_load_si256((const void *)(p + i + 96)));
+    }
+    a = _mm256_xor_si256(_mm256_xor_si256(a, b), _mm256_xor_si256(c, d));
+    int64_t v[4];
+    _mm256_storeu_si256((__m256i *)v, a);
+    return (double)(v[0] ^ v[1] ^ v[2] ^ v[3]);
+}
+
+static void *read_thread(void *arg) {
+    job_t *j = arg;
+    pthread_barrier_wait(j->bar);
+    j->sink = j->wide ? read512(j->buf, j->bytes) : read256(j->buf, j->bytes);
+    return NULL;
+}
+
+static int wide_ok(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f");
+}
+
+double ld_measure_read_bw(int threads, size_t bytes) {
+    if (threads < 1) threads = 1;
+    char *buf = aligned_alloc(4096, bytes);
+    if (!buf) return 0;
+    memset(buf, 1, bytes); /* fault every page in before timing */
+    double best = 0;
+    for (int pass = 0; pass < 5; pass++) {
+        pthread_t th[256];
+        job_t jobs[256];
+        pthread_barrier_t bar;
+        pthread_barrier_init(&bar, NULL, (unsigned)threads + 1);
+        size_t part = (bytes / (size_t)threads) & ~(size_t)4095;
+        for (int t = 0; t < threads && t < 256; t++) {
+            jobs[t] = (job_t){.buf = buf + (size_t)t * part, .bytes = part, .wide = wide_ok(), .bar = &bar};
+            pthread_create(&th[t], NULL, read_thread, &jobs[t]);
+        }
+        pthread_barrier_wait(&bar);
+        double t0 = ld_now();
+        for (int t = 0; t < threads; t++) pthread_join(th[t], NULL);
+        double dt = ld_now() - t0;
+        pthread_barrier_destroy(&bar);
+        double bw = (double)part * threads / dt;
+        if (bw > best) best = bw;
+    }
+    free(buf);
+    return best;
+}
+
+__attribute__((target("avx512f,fma"))) static double fma512(long iters) {
+    __m512 a[12], m = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
+    for (int i = 0; i < 12; i++) a[i] = _mm512_set1_ps((float)i);
+    for (long it = 0; it < iters; it++)
+        for (int i = 0; i < 12; i++) a[i] = _mm512_fmadd_ps(a[i], m, c);
+    __m512 s = a[0];
+    for (int i = 1; i < 12; i++) s = _mm512_add_ps(s, a[i]);
+    return _mm512_reduce_add_ps(s);
+}
+
+__attribute__((target("avx2,fma"))) static double fma256(long iters) {
+    __m256 a[12], m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
+    for (int i = 0; i < 12; i++) a[i] = _mm256_set1_ps((float)i);
+    for (long it = 0; it < iters; it++)
+        for (int i = 0; i < 12; i++) a[i] = _mm256_fmadd_ps(a[i], m, c);
+    __m256 s = a[0];
+    for (int i = 1; i < 12; i++) s = _mm256_add_ps(s, a[i]);
+    float v[8];
+    _mm256_storeu_ps(v, s);
+    return v[0] + v[7];
+}
+
+static void *fma_thread(void *arg) {
+    job_t *j = arg;
+    pthread_barrier_wait(j->bar);
+    j->sink = j->wide ? fma512(j->iters) : fma256(j->iters);
+    return NULL;
+}
+
+double ld_measure_peak_fma(int threads, const char **isa) {
+    int wide = wide_ok();
+    if (isa) *isa = wide ? "avx512" : "avx2";
+    long iters = 20000000;
+    double best = 0;
+    for (int pass = 0; pass < 3; pass++) {
+        pthread_t th[256];
+        job_t jobs[256];
+        pthread_barrier_t bar;
+        pthread_barrier_init(&bar, NULL, (unsigned)threads + 1);
+        for (int t = 0; t < threads && t < 256; t++) {
+            jobs[t] = (job_t){.wide = wide, .iters = iters, .bar = &bar};
+            pthread_create(&th[t], NULL, fma_thread, &jobs[t]);
+        }
+        pthread_barrier_wait(&bar);
+        double t0 = ld_now();
+        for (int t = 0; t < threads; t++) pthread_join(th[t], NULL);
+        double dt = ld_now() - t0;
+        pthread_barrier_destroy(&bar);
+        double flops = 2.0 * (wide ? 16 : 8) * 12.0 * (double)iters * threads / dt;
+        if (flops > best) best = flops;
+    }
+    return best;
+}
