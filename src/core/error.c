@@ -7,11 +7,20 @@
 #define LD_ERR_CAP 1024
 static _Thread_local char g_err[LD_ERR_CAP];
 
+/* Messages quote untrusted names (tensor names, JSON keys); control
+ * characters there would split the one-line diagnosis or drive the
+ * terminal, so they are shown as '?'. */
+static void sanitize(char *s) {
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f) *s = '?';
+}
+
 int ld_set_error(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(g_err, sizeof g_err, fmt, ap);
     va_end(ap);
+    sanitize(g_err);
     return -1;
 }
 
@@ -23,6 +32,7 @@ int ld_wrap_error(const char *fmt, ...) {
     va_end(ap);
     memcpy(old, g_err, sizeof old);
     snprintf(g_err, sizeof g_err, "%s: %s", prefix, old[0] ? old : "unknown error");
+    sanitize(g_err);
     return -1;
 }
 
