@@ -2,18 +2,33 @@
  *
  * Canonical cpu numerics (the same bits on every ISA path, so AVX-512, AVX2
  * and the scalar fallback are interchangeable and testable against each
- * other): a dot product over k runs in 16 lanes, lane = k mod 16; each lane
- * accumulates fma(x, w, acc) in ascending k; the 16 lanes are then summed by
- * the fixed tree (i + i+8), (i + i+4), (i + i+2), (0 + 1). Weights are
- * dequantized exactly (fp8/fp4 value times its power-of-two scale) before
- * the fma; FP8/FP4 linears quantize activations with the reference rule and
- * use their exact dequantized values. Every output element is computed by
- * one thread with this fixed order, whatever M, the batch or the thread
- * count: results are deterministic.
+ * other): a dot product over k runs in 16 lanes. The k range is cut into
+ * slots of 16 values; slot s feeds lane i with element cpu_elem(fmt, s, i),
+ * and each lane accumulates fma(x, w, acc) slot after slot. The 16 lanes are
+ * then summed by the fixed tree (i + i+8), (i + i+4), (i + i+2), (0 + 1).
+ *
+ * The element order within a slot is chosen per weight format so that the
+ * vector decode is cheapest (and an ARM port can reuse it):
+ *   F32, FP8:  slot s lane i = element 16s + i
+ *   BF16:      groups of 32: slot 2g+c, lane i = element 32g + 2i + c
+ *              (even/odd halves of a 32-bit pair: one shift or mask each)
+ *   FP4:       groups of 64: slot 4g+c, lane i = element 64g + 4i + c
+ *              (lane i owns the four nibbles of bytes 2i, 2i+1)
+ * The driver stores activations already permuted this way, so kernels only
+ * permute the weights they decode.
+ *
+ * Weights are dequantized exactly (fp8/fp4 value times its power-of-two
+ * scale) before the fma; a power-of-two scale may be applied to x instead
+ * (fma(x*s, w, acc) == fma(x, w*s, acc)). FP8/FP4 linears quantize
+ * activations with the reference rule and use their exact dequantized
+ * values. Every output element is computed by one thread with this fixed
+ * order, whatever M, the batch or the thread count: results are
+ * deterministic.
  *
  * Micro-kernel contract (one per ISA and weight format): computes an
- * mr x nr tile y[r*ldy + j] = dot(x[r*ldx ...], W row n0+j) for r < mr <= 4,
- * j < nr <= 4, k = w->k, k % 16 == 0. x is fp32. */
+ * mr x nr tile y[r*ldy + j] = dot(xp[r*ldx ...], W row n0+j) for r < mr <= 4,
+ * j < nr <= 4, k = w->k (a multiple of 64 for FP4, 32 otherwise); xp is the
+ * permuted fp32 activation rows. */
 #ifndef LADDER_BACKENDS_CPU_H
 #define LADDER_BACKENDS_CPU_H
 
@@ -37,6 +52,13 @@ extern const cpu_kernels cpu_kernels_avx512;
 extern float cpu_e8m0[256];
 void cpu_tables_init(void);
 
+/* Element of the k range that slot s, lane i consumes (see above). */
+static inline long cpu_elem(ld_wfmt fmt, long s, int i) {
+    if (fmt == LD_WF_BF16) return 32 * (s / 2) + 2 * i + s % 2;
+    if (fmt == LD_WF_FP4) return 64 * (s / 4) + 4 * i + s % 4;
+    return 16 * s + i;
+}
+
 /* The fixed 16-lane reduction tree, shared by all paths. */
 static inline float cpu_reduce16(const float *v) {
     float a[8], b[4], c[2];
@@ -46,7 +68,7 @@ static inline float cpu_reduce16(const float *v) {
     return c[0] + c[1];
 }
 
-/* Currently selected kernels and thread count (cpu_backend.c). */
+/* Currently selected kernels and thread pool (cpu_backend.c). */
 const cpu_kernels *cpu_active(void);
 struct ld_threadpool *cpu_pool(void);
 

@@ -41,6 +41,14 @@ static void lin_task(void *ctx, int task, int n_tasks) {
     }
 }
 
+/* Stores x in the slot layout of the weight format (cpu.h), so every
+ * kernel reads its activations contiguously. */
+static void permute_rows(ld_wfmt fmt, const float *x, int m, int k, float *xp) {
+    for (long r = 0; r < m; r++)
+        for (long s = 0; s < k / 16; s++)
+            for (int i = 0; i < 16; i++) xp[r * k + 16 * s + i] = x[r * k + cpu_elem(fmt, s, i)];
+}
+
 static void run_tiles(const ld_weight *w, const float *x, int m, float *y) {
     lin_job J = {.w = w, .x = x, .m = m, .y = y, .tile = cpu_active()->tile[w->fmt]};
     ld_threadpool_run(cpu_pool(), (w->n + TASK_ROWS - 1) / TASK_ROWS, lin_task, &J);
@@ -59,17 +67,30 @@ static void quant_rows(const ld_bf16 *x, int m, int k, float *xf) {
         }
 }
 
+static int permuted(ld_wfmt fmt) { return fmt == LD_WF_BF16 || fmt == LD_WF_FP4; }
+
 void cpu_linear(const ld_weight *w, const ld_bf16 *x, int m, ld_bf16 *y) {
     long nx = (long)m * w->k, ny = (long)m * w->n;
-    float *xf = malloc(sizeof(float) * (size_t)(nx + ny));
+    float *xf = malloc(sizeof(float) * (size_t)(2 * nx + ny));
     if (!xf) abort(); /* scratch of a few MB; the interface has no failure path */
-    float *yf = xf + nx;
+    float *xp = xf + nx, *yf = xp + nx;
     if (w->fmt == LD_WF_FP8 || w->fmt == LD_WF_FP4) quant_rows(x, m, w->k, xf);
     else
         for (long i = 0; i < nx; i++) xf[i] = ld_bf16_to_f32(x[i]);
-    run_tiles(w, xf, m, yf);
+    if (permuted(w->fmt)) permute_rows(w->fmt, xf, m, w->k, xp);
+    run_tiles(w, permuted(w->fmt) ? xp : xf, m, yf);
     for (long i = 0; i < ny; i++) y[i] = ld_f32_to_bf16(yf[i]);
     free(xf);
 }
 
-void cpu_linear_f32(const ld_weight *w, const float *x, int m, float *y) { run_tiles(w, x, m, y); }
+void cpu_linear_f32(const ld_weight *w, const float *x, int m, float *y) {
+    if (!permuted(w->fmt)) {
+        run_tiles(w, x, m, y);
+        return;
+    }
+    float *xp = malloc(sizeof(float) * (size_t)m * w->k);
+    if (!xp) abort();
+    permute_rows(w->fmt, x, m, w->k, xp);
+    run_tiles(w, xp, m, y);
+    free(xp);
+}

@@ -1,8 +1,7 @@
 /* AVX2 + FMA + F16C micro-kernels: the 16 canonical lanes as two 8-lane
- * halves (lo = lanes 0-7, hi = lanes 8-15), so the bits equal the other
- * paths. FP8 decodes through fp16 (e4m3 bits shifted into fp16 position give
- * the value times 2^-8, exact incl. subnormals), FP4 through an 8-entry
- * magnitude table plus the sign bit. */
+ * halves (lo = lanes 0-7, hi = lanes 8-15), same slot layout as cpu.h, so the
+ * bits equal the other paths. FP4 decodes through an 8-entry magnitude
+ * permute plus the sign bit. */
 #include <immintrin.h>
 
 #include "backends/cpu/cpu.h"
@@ -11,94 +10,113 @@ typedef struct {
     __m256 lo, hi;
 } v16;
 
-static inline __m256 fp8x8(const uint8_t *q, __m256 s) {
-    __m128i b = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)q));
-    __m128i h = _mm_or_si128(_mm_slli_epi16(_mm_and_si128(b, _mm_set1_epi16(0x80)), 8),
-                             _mm_slli_epi16(_mm_and_si128(b, _mm_set1_epi16(0x7f)), 7));
-    return _mm256_mul_ps(_mm256_cvtph_ps(h), s);
+#define DECODER(name) static inline __attribute__((always_inline)) void name(const ld_weight *w, int n, long k, v16 *v)
+
+DECODER(dec_f32) {
+    const float *p = (const float *)w->data + (long)n * w->k + k;
+    for (int g = 0; g < 2; g++) {
+        v[g].lo = _mm256_loadu_ps(p + 16 * g);
+        v[g].hi = _mm256_loadu_ps(p + 16 * g + 8);
+    }
 }
 
-static inline __m256 fp4x8(const uint8_t *q, __m256 s) {
-    /* 4 bytes = 8 nibbles; element 2j = low nibble of byte j */
-    uint32_t u;
-    __builtin_memcpy(&u, q, 4);
-    __m256i idx = _mm256_srlv_epi32(_mm256_set1_epi32((int)u), _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28));
-    idx = _mm256_and_si256(idx, _mm256_set1_epi32(15));
+DECODER(dec_bf16) {
+    const ld_bf16 *p = (const ld_bf16 *)w->data + (long)n * w->k + k;
+    __m256i a = _mm256_loadu_si256((const __m256i *)p), b = _mm256_loadu_si256((const __m256i *)(p + 16));
+    const __m256i hi16 = _mm256_set1_epi32((int)0xffff0000u);
+    v[0].lo = _mm256_castsi256_ps(_mm256_slli_epi32(a, 16));
+    v[0].hi = _mm256_castsi256_ps(_mm256_slli_epi32(b, 16));
+    v[1].lo = _mm256_castsi256_ps(_mm256_and_si256(a, hi16));
+    v[1].hi = _mm256_castsi256_ps(_mm256_and_si256(b, hi16));
+}
+
+static inline __m256 fp8x8(const uint8_t *q) {
+    __m128i t = _mm_slli_epi16(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)q)), 7);
+    return _mm256_cvtph_ps(_mm_add_epi16(t, _mm_and_si128(t, _mm_set1_epi16(0x4000))));
+}
+
+DECODER(dec_fp8) {
+    const uint8_t *q = (const uint8_t *)w->data + (long)n * w->k + k;
+    for (int g = 0; g < 2; g++) {
+        v[g].lo = fp8x8(q + 16 * g);
+        v[g].hi = fp8x8(q + 16 * g + 8);
+    }
+}
+
+static inline __m256 fp4x8(__m256i idx, __m256 s) {
     const __m256 mag = _mm256_setr_ps(0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f);
-    __m256 v = _mm256_permutevar8x32_ps(mag, idx);
+    idx = _mm256_and_si256(idx, _mm256_set1_epi32(15));
+    __m256 v = _mm256_permutevar8x32_ps(mag, idx); /* uses the low 3 bits */
     __m256i sign = _mm256_slli_epi32(_mm256_and_si256(idx, _mm256_set1_epi32(8)), 28);
     return _mm256_mul_ps(_mm256_xor_ps(v, _mm256_castsi256_ps(sign)), s);
 }
 
-static inline __m256 bf16x8(const ld_bf16 *p) {
-    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p)), 16));
+DECODER(dec_fp4) {
+    const uint8_t *q = (const uint8_t *)w->data + (long)n * (w->k / 2) + k / 2;
+    const uint8_t *sc = w->scale + (long)n * w->scale_cols + k / 32;
+    __m256i dl = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)q));
+    __m256i dh = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(q + 16)));
+    __m256 sl = _mm256_set1_ps(cpu_e8m0[sc[0]]), sh = _mm256_set1_ps(cpu_e8m0[sc[1]]);
+    const int sh4[4] = {0, 4, 16, 20};
+    for (int c = 0; c < 4; c++) {
+        __m128i cnt = _mm_cvtsi32_si128(sh4[c]);
+        v[c].lo = fp4x8(_mm256_srl_epi32(dl, cnt), sl);
+        v[c].hi = fp4x8(_mm256_srl_epi32(dh, cnt), sh);
+    }
 }
 
-static inline v16 decode16(const ld_weight *w, int n, int k) {
-    v16 r;
-    switch (w->fmt) {
-    case LD_WF_F32: {
-        const float *p = (const float *)w->data + (long)n * w->k + k;
-        r.lo = _mm256_loadu_ps(p);
-        r.hi = _mm256_loadu_ps(p + 8);
-        break;
-    }
-    case LD_WF_BF16: {
-        const ld_bf16 *p = (const ld_bf16 *)w->data + (long)n * w->k + k;
-        r.lo = bf16x8(p);
-        r.hi = bf16x8(p + 8);
-        break;
-    }
-    case LD_WF_FP8:
-    case LD_WF_FP8_DQ: {
-        __m256 s = _mm256_set1_ps(cpu_e8m0[w->scale[(long)(n / 128) * w->scale_cols + k / 128]] * 256.0f);
-        const uint8_t *q = (const uint8_t *)w->data + (long)n * w->k + k;
-        r.lo = fp8x8(q, s);
-        r.hi = fp8x8(q + 8, s);
-        break;
-    }
-    default: {
-        __m256 s = _mm256_set1_ps(cpu_e8m0[w->scale[(long)n * w->scale_cols + k / 32]]);
-        const uint8_t *q = (const uint8_t *)w->data + (long)n * (w->k / 2) + k / 2;
-        r.lo = fp4x8(q, s);
-        r.hi = fp4x8(q + 4, s);
-        break;
-    }
-    }
-    return r;
-}
+#define XS_FP8(k) _mm256_set1_ps(cpu_e8m0[w->scale[(long)(n0 / 128) * w->scale_cols + (k) / 128]] * 256.0f)
 
-static inline __attribute__((always_inline)) void tile_fixed(const float *x, long ldx, const ld_weight *w, int n0,
-                                                             float *y, long ldy, const int MR, const int NR) {
-    v16 acc[CPU_MR][CPU_NR];
-    for (int r = 0; r < MR; r++)
-        for (int j = 0; j < NR; j++) acc[r][j].lo = acc[r][j].hi = _mm256_setzero_ps();
-    for (int k = 0; k < w->k; k += 16) {
-        v16 wv[CPU_NR];
-        for (int j = 0; j < NR; j++) wv[j] = decode16(w, n0 + j, k);
-        for (int r = 0; r < MR; r++) {
-            __m256 xl = _mm256_loadu_ps(x + r * ldx + k), xh = _mm256_loadu_ps(x + r * ldx + k + 8);
-            for (int j = 0; j < NR; j++) {
-                acc[r][j].lo = _mm256_fmadd_ps(xl, wv[j].lo, acc[r][j].lo);
-                acc[r][j].hi = _mm256_fmadd_ps(xh, wv[j].hi, acc[r][j].hi);
-            }
-        }
+#define TILE_FIXED(DEC, XS, G, MR, NR)                                                            \
+    do {                                                                                          \
+        v16 acc[MR][NR];                                                                          \
+        _Pragma("GCC unroll 4") for (int r = 0; r < MR; r++)                                      \
+            _Pragma("GCC unroll 4") for (int j = 0; j < NR; j++) acc[r][j].lo = acc[r][j].hi = _mm256_setzero_ps(); \
+        for (long k = 0; k < w->k; k += 16 * G) {                                                 \
+            v16 wv[NR][G];                                                                        \
+            _Pragma("GCC unroll 4") for (int j = 0; j < NR; j++) DEC(w, n0 + j, k, wv[j]);        \
+            __m256 xs = XS != 0 ? XS_FP8(k) : _mm256_setzero_ps();                                \
+            _Pragma("GCC unroll 4") for (int g = 0; g < G; g++)                                   \
+                _Pragma("GCC unroll 4") for (int r = 0; r < MR; r++) {                            \
+                __m256 xl = _mm256_loadu_ps(x + r * ldx + k + 16 * g);                            \
+                __m256 xh = _mm256_loadu_ps(x + r * ldx + k + 16 * g + 8);                        \
+                if (XS != 0) { xl = _mm256_mul_ps(xl, xs); xh = _mm256_mul_ps(xh, xs); }          \
+                _Pragma("GCC unroll 4") for (int j = 0; j < NR; j++) {                            \
+                    acc[r][j].lo = _mm256_fmadd_ps(xl, wv[j][g].lo, acc[r][j].lo);                \
+                    acc[r][j].hi = _mm256_fmadd_ps(xh, wv[j][g].hi, acc[r][j].hi);                \
+                }                                                                                 \
+            }                                                                                     \
+        }                                                                                         \
+        for (int r = 0; r < MR; r++)                                                              \
+            for (int j = 0; j < NR; j++) {                                                        \
+                float v16f[16];                                                                   \
+                _mm256_storeu_ps(v16f, acc[r][j].lo);                                             \
+                _mm256_storeu_ps(v16f + 8, acc[r][j].hi);                                         \
+                y[r * ldy + j] = cpu_reduce16(v16f);                                              \
+            }                                                                                     \
+    } while (0)
+
+#define DEFINE_TILE(NAME, DEC, XS, G)                                                             \
+    static void NAME(const float *x, long ldx, int mr, const ld_weight *w, int n0, int nr, float *y, long ldy) { \
+        if (mr == 4 && nr == 4) TILE_FIXED(DEC, XS, G, 4, 4);                                     \
+        else if (mr == 1 && nr == 4) TILE_FIXED(DEC, XS, G, 1, 4);                                \
+        else {                                                                                    \
+            const float *x0 = x;                                                                  \
+            float *y0 = y;                                                                        \
+            int base = n0;                                                                        \
+            for (int rr = 0; rr < mr; rr++)                                                       \
+                for (int jj = 0; jj < nr; jj++) {                                                 \
+                    x = x0 + rr * ldx;                                                            \
+                    y = y0 + rr * ldy + jj;                                                       \
+                    n0 = base + jj;                                                               \
+                    TILE_FIXED(DEC, XS, G, 1, 1);                                                 \
+                }                                                                                 \
+        }                                                                                         \
     }
-    for (int r = 0; r < MR; r++)
-        for (int j = 0; j < NR; j++) {
-            float v[16];
-            _mm256_storeu_ps(v, acc[r][j].lo);
-            _mm256_storeu_ps(v + 8, acc[r][j].hi);
-            y[r * ldy + j] = cpu_reduce16(v);
-        }
-}
 
-static void tile(const float *x, long ldx, int mr, const ld_weight *w, int n0, int nr, float *y, long ldy) {
-    if (mr == 4 && nr == 4) tile_fixed(x, ldx, w, n0, y, ldy, 4, 4);
-    else if (mr == 1 && nr == 4) tile_fixed(x, ldx, w, n0, y, ldy, 1, 4);
-    else
-        for (int r = 0; r < mr; r++)
-            for (int j = 0; j < nr; j++) tile_fixed(x + r * ldx, ldx, w, n0 + j, y + r * ldy + j, ldy, 1, 1);
-}
+DEFINE_TILE(tile_f32, dec_f32, 0, 2)
+DEFINE_TILE(tile_bf16, dec_bf16, 0, 2)
+DEFINE_TILE(tile_fp8, dec_fp8, 1, 2)
+DEFINE_TILE(tile_fp4, dec_fp4, 0, 4)
 
-const cpu_kernels cpu_kernels_avx2 = {"avx2", {tile, tile, tile, tile, tile}};
+const cpu_kernels cpu_kernels_avx2 = {"avx2", {tile_f32, tile_bf16, tile_fp8, tile_fp8, tile_fp4}};
