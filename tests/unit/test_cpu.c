@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backends/cpu/cpu.h"
 #include "backends/cpu/cpu_api.h"
 #include "core/error.h"
 #include "model/session.h"
@@ -116,6 +117,36 @@ static void linear_checks(void) {
     }
 }
 
+/* The cpu backend's fast activation quantizer against the reference codec. */
+static void quant_checks(void) {
+    int k = 128 * 64;
+    ld_bf16 *x = malloc(sizeof(ld_bf16) * (size_t)k);
+    float *got = malloc(sizeof(float) * (size_t)k), blk[128];
+    uint8_t codes[128];
+    for (int b = 0; b < k / 128; b++) {
+        /* magnitudes from 1e-6 to 1e4 per block; some blocks all tiny, some with exact ties */
+        float mag = powf(10.0f, (float)(b % 11) - 6.0f);
+        for (int i = 0; i < 128; i++) {
+            float v = frand() * mag;
+            if (b % 7 == 3) v = (float)((int)(rnd() % 33) - 16) * 0.0625f * mag; /* many exact grid midpoints */
+            x[b * 128 + i] = ld_f32_to_bf16(v);
+        }
+    }
+    cpu_quant_rows(x, 1, k, got);
+    long bad = 0;
+    for (int b = 0; b < k / 128; b++) {
+        for (int i = 0; i < 128; i++) blk[i] = ld_bf16_to_f32(x[b * 128 + i]);
+        float s = ld_quant_fp8_block(blk, 128, codes);
+        for (int i = 0; i < 128; i++) {
+            float want = ld_fp8_to_f32(codes[i]) * s;
+            bad += memcmp(&want, &got[b * 128 + i], 4) != 0;
+        }
+    }
+    CHECK(bad == 0, "fast fp8 activation quantizer differs from the reference in %ld of %d values", bad, k);
+    free(x);
+    free(got);
+}
+
 static void model_checks(void) {
     char dir[4200];
     snprintf(dir, sizeof dir, "%s/cpu-tiny", test_tmp_dir());
@@ -161,6 +192,7 @@ static void model_checks(void) {
 }
 
 int main(void) {
+    quant_checks();
     linear_checks();
     model_checks();
     return test_summary("cpu");

@@ -68,6 +68,10 @@ static inline float cpu_reduce16(const float *v) {
     return c[0] + c[1];
 }
 
+/* Reference FP8 activation quantization of m rows of k (k % 128 == 0),
+ * returned as the exact dequantized values. */
+void cpu_quant_rows(const ld_bf16 *x, int m, int k, float *xf);
+
 /* Currently selected kernels and thread pool (cpu_backend.c). */
 const cpu_kernels *cpu_active(void);
 struct ld_threadpool *cpu_pool(void);

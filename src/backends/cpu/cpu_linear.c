@@ -5,6 +5,7 @@
  * weight byte is read by one thread once per M-block; within a task, the
  * activations are walked in blocks small enough to stay in L2 while the
  * task's weight rows stream past them. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,16 +55,33 @@ static void run_tiles(const ld_weight *w, const float *x, int m, float *y) {
     ld_threadpool_run(cpu_pool(), (w->n + TASK_ROWS - 1) / TASK_ROWS, lin_task, &J);
 }
 
-/* Reference activation quantization (1x128 E8M0 blocks, e4m3 RNE), kept as
- * the exact dequantized fp32 values the kernels consume. */
-static void quant_rows(const ld_bf16 *x, int m, int k, float *xf) {
-    float blk[128];
-    uint8_t codes[128];
+/* Reference activation quantization (1x128 E8M0 blocks, e4m3 RNE with
+ * subnormals), producing the exact dequantized values the kernels consume.
+ * Rounding to the e4m3 grid uses the add-and-subtract trick: for |v| in
+ * [2^e, 2^e+1) the grid step is 2^(e-3) (2^-9 below 2^-6), and
+ * (|v| + 1.5*2^(step+23)) - 1.5*2^(step+23) rounds to it with the FPU's
+ * round-to-nearest-even. |v| <= 448 after the clamp, so nothing overflows;
+ * tests/unit/test_cpu.c checks this against the reference codec. */
+void cpu_quant_rows(const ld_bf16 *x, int m, int k, float *xf) {
     for (long r = 0; r < m; r++)
         for (int b = 0; b < k; b += 128) {
-            for (int i = 0; i < 128; i++) blk[i] = ld_bf16_to_f32(x[r * k + b + i]);
-            float s = ld_quant_fp8_block(blk, 128, codes);
-            for (int i = 0; i < 128; i++) xf[r * k + b + i] = ld_fp8_to_f32(codes[i]) * s;
+            const ld_bf16 *xb = x + r * k + b;
+            float *ob = xf + r * k + b, amax = 0;
+            for (int i = 0; i < 128; i++) {
+                float a = fabsf(ld_bf16_to_f32(xb[i]));
+                amax = a > amax ? a : amax;
+            }
+            float s = ld_fp8_block_scale(amax), inv = 1.0f / s; /* s is a power of two: exact */
+            for (int i = 0; i < 128; i++) {
+                uint32_t u = ld_f32_to_bits(ld_bf16_to_f32(xb[i]) * inv);
+                uint32_t sign = u & 0x80000000u, a = u & 0x7fffffffu;
+                if (a > 0x43e00000u) a = 0x43e00000u; /* clamp to 448 */
+                int e = (int)(a >> 23);
+                if (e < 127 - 6) e = 127 - 6;
+                float c = ld_bits_to_f32((uint32_t)(e + 20) << 23 | 0x400000u);
+                float q = (ld_bits_to_f32(a) + c) - c;
+                ob[i] = ld_bits_to_f32(ld_f32_to_bits(q * s) | sign);
+            }
         }
 }
 
@@ -74,7 +92,7 @@ void cpu_linear(const ld_weight *w, const ld_bf16 *x, int m, ld_bf16 *y) {
     float *xf = malloc(sizeof(float) * (size_t)(2 * nx + ny));
     if (!xf) abort(); /* scratch of a few MB; the interface has no failure path */
     float *xp = xf + nx, *yf = xp + nx;
-    if (w->fmt == LD_WF_FP8 || w->fmt == LD_WF_FP4) quant_rows(x, m, w->k, xf);
+    if (w->fmt == LD_WF_FP8 || w->fmt == LD_WF_FP4) cpu_quant_rows(x, m, w->k, xf);
     else
         for (long i = 0; i < nx; i++) xf[i] = ld_bf16_to_f32(x[i]);
     if (permuted(w->fmt)) permute_rows(w->fmt, xf, m, w->k, xp);

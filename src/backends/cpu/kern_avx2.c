@@ -73,17 +73,17 @@ DECODER(dec_fp4) {
         _Pragma("GCC unroll 4") for (int r = 0; r < MR; r++)                                      \
             _Pragma("GCC unroll 4") for (int j = 0; j < NR; j++) acc[r][j].lo = acc[r][j].hi = _mm256_setzero_ps(); \
         for (long k = 0; k < w->k; k += 16 * G) {                                                 \
-            v16 wv[NR][G];                                                                        \
-            _Pragma("GCC unroll 4") for (int j = 0; j < NR; j++) DEC(w, n0 + j, k, wv[j]);        \
             __m256 xs = XS != 0 ? XS_FP8(k) : _mm256_setzero_ps();                                \
-            _Pragma("GCC unroll 4") for (int g = 0; g < G; g++)                                   \
-                _Pragma("GCC unroll 4") for (int r = 0; r < MR; r++) {                            \
-                __m256 xl = _mm256_loadu_ps(x + r * ldx + k + 16 * g);                            \
-                __m256 xh = _mm256_loadu_ps(x + r * ldx + k + 16 * g + 8);                        \
-                if (XS != 0) { xl = _mm256_mul_ps(xl, xs); xh = _mm256_mul_ps(xh, xs); }          \
-                _Pragma("GCC unroll 4") for (int j = 0; j < NR; j++) {                            \
-                    acc[r][j].lo = _mm256_fmadd_ps(xl, wv[j][g].lo, acc[r][j].lo);                \
-                    acc[r][j].hi = _mm256_fmadd_ps(xh, wv[j][g].hi, acc[r][j].hi);                \
+            _Pragma("GCC unroll 4") for (int j = 0; j < NR; j++) {                                \
+                v16 wv[G];                                                                        \
+                DEC(w, n0 + j, k, wv);                                                            \
+                _Pragma("GCC unroll 4") for (int g = 0; g < G; g++)                               \
+                    _Pragma("GCC unroll 4") for (int r = 0; r < MR; r++) {                        \
+                    __m256 xl = _mm256_loadu_ps(x + r * ldx + k + 16 * g);                        \
+                    __m256 xh = _mm256_loadu_ps(x + r * ldx + k + 16 * g + 8);                    \
+                    if (XS != 0) { xl = _mm256_mul_ps(xl, xs); xh = _mm256_mul_ps(xh, xs); }      \
+                    acc[r][j].lo = _mm256_fmadd_ps(xl, wv[g].lo, acc[r][j].lo);                   \
+                    acc[r][j].hi = _mm256_fmadd_ps(xh, wv[g].hi, acc[r][j].hi);                   \
                 }                                                                                 \
             }                                                                                     \
         }                                                                                         \

@@ -57,15 +57,17 @@ DECODER(dec_fp4) {
         _Pragma("GCC unroll 4") for (int r = 0; r < MR; r++)                                      \
             _Pragma("GCC unroll 4") for (int j = 0; j < NR; j++) acc[r][j] = _mm512_setzero_ps(); \
         for (long k = 0; k < w->k; k += 16 * G) {                                                 \
-            __m512 wv[NR][G];                                                                     \
-            _Pragma("GCC unroll 4") for (int j = 0; j < NR; j++) DEC(w, n0 + j, k, wv[j]);        \
             __m512 xs = XS != 0 ? XS_FP8(k) : _mm512_setzero_ps();                                \
-            _Pragma("GCC unroll 4") for (int g = 0; g < G; g++)                                   \
-                _Pragma("GCC unroll 4") for (int r = 0; r < MR; r++) {                            \
-                __m512 xv = _mm512_loadu_ps(x + r * ldx + k + 16 * g);                           \
-                if (XS != 0) xv = _mm512_mul_ps(xv, xs);                                          \
-                _Pragma("GCC unroll 4") for (int j = 0; j < NR; j++)                              \
-                    acc[r][j] = _mm512_fmadd_ps(xv, wv[j][g], acc[r][j]);                         \
+            /* one weight row at a time keeps register pressure at G + MR*NR */                   \
+            _Pragma("GCC unroll 4") for (int j = 0; j < NR; j++) {                                \
+                __m512 wv[G];                                                                     \
+                DEC(w, n0 + j, k, wv);                                                            \
+                _Pragma("GCC unroll 4") for (int g = 0; g < G; g++)                               \
+                    _Pragma("GCC unroll 4") for (int r = 0; r < MR; r++) {                        \
+                    __m512 xv = _mm512_loadu_ps(x + r * ldx + k + 16 * g);                        \
+                    if (XS != 0) xv = _mm512_mul_ps(xv, xs);                                      \
+                    acc[r][j] = _mm512_fmadd_ps(xv, wv[g], acc[r][j]);                            \
+                }                                                                                 \
             }                                                                                     \
         }                                                                                         \
         for (int r = 0; r < MR; r++)                                                              \
