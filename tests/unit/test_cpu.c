@@ -172,6 +172,17 @@ static void model_checks(void) {
     for (int i = 56; i < N; i++) CHECK(ld_session_eval(&s, toks + i, 1, b) == 0, "decode");
     CHECK(!memcmp(a, b, sizeof(float) * (size_t)V), "1 thread chunked+decode differs from 2 threads one-shot");
     ld_session_free(&s);
+    /* every ISA path gives the same logits end to end (attention, indexer and
+       hyper-connection ops included) */
+    const char *isas[] = {"avx2", "scalar"};
+    for (int i = 0; i < 2; i++) {
+        if (ld_cpu_configure(isas[i], 2)) continue;
+        ld_session_init(&s, &m);
+        CHECK(ld_session_eval(&s, toks, N, b) == 0, "eval %s", isas[i]);
+        CHECK(!memcmp(a, b, sizeof(float) * (size_t)V), "%s logits differ from the default path", isas[i]);
+        ld_session_free(&s);
+    }
+
     /* the same sequence inside a batch of 4 */
     ld_cpu_configure(NULL, 2);
     ld_session ss[4];

@@ -68,6 +68,10 @@ static inline float cpu_reduce16(const float *v) {
     return c[0] + c[1];
 }
 
+/* y[m, w->n] = tiles of x (already in the format's slot layout) against w,
+ * spread over the thread pool. */
+void cpu_run_tiles(const ld_weight *w, const float *x, int m, float *y);
+
 /* Reference FP8 activation quantization of m rows of k (k % 128 == 0),
  * returned as the exact dequantized values. */
 void cpu_quant_rows(const ld_bf16 *x, int m, int k, float *xf);

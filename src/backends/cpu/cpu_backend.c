@@ -1,6 +1,7 @@
-/* The cpu backend table: SIMD linears with runtime ISA dispatch and a thread
- * pool; every other slot is still the ref implementation (BLIS-style:
- * reference first, then override what is accelerated).
+/* The cpu backend table: SIMD linears, attention, indexer and
+ * hyper-connection ops with runtime ISA dispatch and a thread pool; the
+ * remaining (cheap) slots are the ref implementation (BLIS-style: reference
+ * first, then override what is accelerated).
  *
  * Configuration lives in this module (ld_cpu_configure): the ISA path
  * (avx512, avx2, scalar; default: best available) and the thread count
@@ -16,6 +17,15 @@
 
 void cpu_linear(const ld_weight *w, const ld_bf16 *x, int m, ld_bf16 *y);
 void cpu_linear_f32(const ld_weight *w, const float *x, int m, float *y);
+void cpu_sparse_attn(const ld_bf16 *q, int h, int d, const ld_bf16 *const *kv, int n, const float *sink, float scale,
+                     ld_bf16 *out);
+void cpu_indexer_scores(const ld_bf16 *q, const ld_bf16 *w, int h, int d, const ld_bf16 *keys, int n, float *out);
+void cpu_hc_pre(const ld_bf16 *h, const float *fn, const float *scale, const float *base, int m, int d, int hc,
+                int iters, float norm_eps, float hc_eps, ld_bf16 *y, float *post, float *comb);
+void cpu_hc_post(const ld_bf16 *x, const ld_bf16 *res, const float *post, const float *comb, int m, int d, int hc,
+                 ld_bf16 *out);
+void cpu_hc_head(const ld_bf16 *h, const float *fn, const float *scale, const float *base, int m, int d, int hc,
+                 float norm_eps, float hc_eps, ld_bf16 *y);
 
 float cpu_e8m0[256];
 static const cpu_kernels *g_kern;
@@ -79,12 +89,12 @@ const ld_backend_ops ld_backend_cpu_ops = {
     .head_rmsnorm = ld_ref_head_rmsnorm,
     .rope = ld_ref_rope,
     .hadamard = ld_ref_hadamard,
-    .hc_pre = ld_ref_hc_pre,
-    .hc_post = ld_ref_hc_post,
-    .hc_head = ld_ref_hc_head,
-    .sparse_attn = ld_ref_sparse_attn,
+    .hc_pre = cpu_hc_pre,
+    .hc_post = cpu_hc_post,
+    .hc_head = cpu_hc_head,
+    .sparse_attn = cpu_sparse_attn,
     .compress_pool = ld_ref_compress_pool,
-    .indexer_scores = ld_ref_indexer_scores,
+    .indexer_scores = cpu_indexer_scores,
     .topk = ld_ref_topk,
     .swiglu = ld_ref_swiglu,
 };

@@ -50,7 +50,7 @@ static void permute_rows(ld_wfmt fmt, const float *x, int m, int k, float *xp) {
             for (int i = 0; i < 16; i++) xp[r * k + 16 * s + i] = x[r * k + cpu_elem(fmt, s, i)];
 }
 
-static void run_tiles(const ld_weight *w, const float *x, int m, float *y) {
+void cpu_run_tiles(const ld_weight *w, const float *x, int m, float *y) {
     lin_job J = {.w = w, .x = x, .m = m, .y = y, .tile = cpu_active()->tile[w->fmt]};
     ld_threadpool_run(cpu_pool(), (w->n + TASK_ROWS - 1) / TASK_ROWS, lin_task, &J);
 }
@@ -96,19 +96,19 @@ void cpu_linear(const ld_weight *w, const ld_bf16 *x, int m, ld_bf16 *y) {
     else
         for (long i = 0; i < nx; i++) xf[i] = ld_bf16_to_f32(x[i]);
     if (permuted(w->fmt)) permute_rows(w->fmt, xf, m, w->k, xp);
-    run_tiles(w, permuted(w->fmt) ? xp : xf, m, yf);
+    cpu_run_tiles(w, permuted(w->fmt) ? xp : xf, m, yf);
     for (long i = 0; i < ny; i++) y[i] = ld_f32_to_bf16(yf[i]);
     free(xf);
 }
 
 void cpu_linear_f32(const ld_weight *w, const float *x, int m, float *y) {
     if (!permuted(w->fmt)) {
-        run_tiles(w, x, m, y);
+        cpu_run_tiles(w, x, m, y);
         return;
     }
     float *xp = malloc(sizeof(float) * (size_t)m * w->k);
     if (!xp) abort();
     permute_rows(w->fmt, x, m, w->k, xp);
-    run_tiles(w, xp, m, y);
+    cpu_run_tiles(w, xp, m, y);
     free(xp);
 }

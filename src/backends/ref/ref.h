@@ -12,6 +12,14 @@ void ld_ref_rope(ld_bf16 *x, int n_vec, int stride, const float *cos, const floa
 void ld_ref_hadamard(ld_bf16 *x, int m, int n);
 void ld_ref_hc_pre(const ld_bf16 *h, const float *fn, const float *scale, const float *base, int m, int d, int hc,
                    int iters, float norm_eps, float hc_eps, ld_bf16 *y, float *post, float *comb);
+/* Pieces of the hyper-connection ops for backends that compute the mixes
+ * themselves: rsqrt(mean(x^2)+eps) of a row, and everything after the mixes
+ * (sigmoids, Sinkhorn, the stream reduction) for one row. */
+float ld_ref_inv_rms(const ld_bf16 *x, int n, float eps);
+void ld_ref_hc_pre_finish(const ld_bf16 *hr, const float *mix, const float *scale, const float *base, int d, int hc,
+                          int iters, float hc_eps, ld_bf16 *y, float *post, float *comb);
+void ld_ref_hc_head_finish(const ld_bf16 *hr, const float *mix, const float *scale, const float *base, int d, int hc,
+                           float hc_eps, ld_bf16 *y);
 void ld_ref_hc_post(const ld_bf16 *x, const ld_bf16 *res, const float *post, const float *comb, int m, int d, int hc,
                     ld_bf16 *out);
 void ld_ref_hc_head(const ld_bf16 *h, const float *fn, const float *scale, const float *base, int m, int d, int hc,

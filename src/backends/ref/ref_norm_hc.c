@@ -121,21 +121,36 @@ static void sinkhorn(float *c, int hc, int iters, float eps) {
     }
 }
 
+float ld_ref_inv_rms(const ld_bf16 *x, int n, float eps) { return inv_rms(x, n, eps); }
+
+void ld_ref_hc_pre_finish(const ld_bf16 *hr, const float *mix, const float *scale, const float *base, int d, int hc,
+                          int iters, float hc_eps, ld_bf16 *y, float *post, float *comb) {
+    float pre[64];
+    for (int j = 0; j < hc; j++) {
+        pre[j] = ld_sigmoidf(mix[j] * scale[0] + base[j]) + hc_eps;
+        post[j] = 2.0f * ld_sigmoidf(mix[hc + j] * scale[1] + base[hc + j]);
+    }
+    for (int j = 0; j < hc * hc; j++) comb[j] = mix[2 * hc + j] * scale[2] + base[2 * hc + j];
+    sinkhorn(comb, hc, iters, hc_eps);
+    hc_reduce(hr, pre, d, hc, y);
+}
+
+void ld_ref_hc_head_finish(const ld_bf16 *hr, const float *mix, const float *scale, const float *base, int d, int hc,
+                           float hc_eps, ld_bf16 *y) {
+    float pre[64];
+    for (int j = 0; j < hc; j++) pre[j] = ld_sigmoidf(mix[j] * scale[0] + base[j]) + hc_eps;
+    hc_reduce(hr, pre, d, hc, y);
+}
+
 void ld_ref_hc_pre(const ld_bf16 *h, const float *fn, const float *scale, const float *base, int m, int d, int hc,
                    int iters, float norm_eps, float hc_eps, ld_bf16 *y, float *post, float *comb) {
     int nmix = (2 + hc) * hc;
-    float *mix = malloc(sizeof(float) * (size_t)nmix), pre[64];
+    float *mix = malloc(sizeof(float) * (size_t)nmix);
     for (int r = 0; r < m; r++) {
         const ld_bf16 *hr = h + (long)r * hc * d;
         hc_mixes(hr, fn, nmix, hc * d, norm_eps, mix);
-        for (int j = 0; j < hc; j++) {
-            pre[j] = ld_sigmoidf(mix[j] * scale[0] + base[j]) + hc_eps;
-            post[r * hc + j] = 2.0f * ld_sigmoidf(mix[hc + j] * scale[1] + base[hc + j]);
-        }
-        float *c = comb + (long)r * hc * hc;
-        for (int j = 0; j < hc * hc; j++) c[j] = mix[2 * hc + j] * scale[2] + base[2 * hc + j];
-        sinkhorn(c, hc, iters, hc_eps);
-        hc_reduce(hr, pre, d, hc, y + (long)r * d);
+        ld_ref_hc_pre_finish(hr, mix, scale, base, d, hc, iters, hc_eps, y + (long)r * d, post + r * hc,
+                             comb + (long)r * hc * hc);
     }
     free(mix);
 }
@@ -157,11 +172,10 @@ void ld_ref_hc_post(const ld_bf16 *x, const ld_bf16 *res, const float *post, con
 
 void ld_ref_hc_head(const ld_bf16 *h, const float *fn, const float *scale, const float *base, int m, int d, int hc,
                     float norm_eps, float hc_eps, ld_bf16 *y) {
-    float mix[64], pre[64];
+    float mix[64];
     for (int r = 0; r < m; r++) {
         const ld_bf16 *hr = h + (long)r * hc * d;
         hc_mixes(hr, fn, hc, hc * d, norm_eps, mix);
-        for (int j = 0; j < hc; j++) pre[j] = ld_sigmoidf(mix[j] * scale[0] + base[j]) + hc_eps;
-        hc_reduce(hr, pre, d, hc, y + (long)r * d);
+        ld_ref_hc_head_finish(hr, mix, scale, base, d, hc, hc_eps, y + (long)r * d);
     }
 }

@@ -1,0 +1,3 @@
+/* avx512 variant of the attention-side cpu ops (see ops_impl.h). */
+#define OPS_SUFFIX avx512
+#include "backends/cpu/ops_impl.h"

@@ -1,0 +1,100 @@
+/* Attention-side cpu ops, written once in plain C over 16-lane arrays and
+ * compiled per ISA (ops_avx512.c, ops_avx2.c, ops_scalar.c) with the compiler
+ * vectorizing the lane loops. Each lane does the same fmaf sequence on every
+ * path, and cross-lane sums use the fixed tree of cpu.h, so all paths give
+ * the same bits. Included with OPS_SUFFIX defined. */
+#include <math.h>
+#include <string.h>
+
+#include "backends/cpu/cpu.h"
+
+#define OPS_CAT2(a, b) a##_##b
+#define OPS_CAT(a, b) OPS_CAT2(a, b)
+#define OPS(name) OPS_CAT(name, OPS_SUFFIX)
+
+static inline float OPS(dot)(const float *a, const float *b, int n) {
+    float acc[16] = {0};
+    for (int k = 0; k < n; k += 16)
+        for (int i = 0; i < 16; i++) acc[i] = fmaf(a[k + i], b[k + i], acc[i]);
+    return cpu_reduce16(acc);
+}
+
+static inline void OPS(widen)(const ld_bf16 *x, int n, float *y) {
+    for (int i = 0; i < n; i++) y[i] = ld_bf16_to_f32(x[i]);
+}
+
+/* One head of sparse attention over n entries whose rows are already fp32
+ * (kf[j], NULL = empty slot). Online softmax in blocks of 64 like the
+ * reference; probabilities are rounded to bf16 for the PV sum. */
+void OPS(cpu_attn_head)(const ld_bf16 *q, int d, const float *const *kf, int n, float sink, float scale, ld_bf16 *out) {
+    float qf[4096], acc[4096], blk[4096], s[64];
+    OPS(widen)(q, d, qf);
+    memset(acc, 0, sizeof(float) * (size_t)d);
+    float m = -INFINITY, l = 0;
+    for (int b0 = 0; b0 < n; b0 += 64) {
+        int bn = n - b0 < 64 ? n - b0 : 64;
+        float bmax = -INFINITY;
+        for (int j = 0; j < bn; j++) {
+            s[j] = kf[b0 + j] ? OPS(dot)(qf, kf[b0 + j], d) * scale : -INFINITY;
+            bmax = s[j] > bmax ? s[j] : bmax;
+        }
+        float m_new = m > bmax ? m : bmax;
+        if (m_new == -INFINITY) continue;
+        float alpha = ld_expf(m - m_new), psum = 0;
+        memset(blk, 0, sizeof(float) * (size_t)d);
+        for (int j = 0; j < bn; j++) {
+            if (!kf[b0 + j]) continue;
+            float p = ld_expf(s[j] - m_new);
+            psum += p;
+            float pb = ld_round_bf16(p);
+            const float *k = kf[b0 + j];
+            for (int i = 0; i < d; i++) blk[i] = fmaf(pb, k[i], blk[i]);
+        }
+        l = l * alpha + psum;
+        for (int i = 0; i < d; i++) acc[i] = fmaf(acc[i], alpha, blk[i]);
+        m = m_new;
+    }
+    l += ld_expf(sink - m);
+    for (int i = 0; i < d; i++) out[i] = ld_f32_to_bf16(acc[i] / l);
+}
+
+/* Indexer scores of keys [i0, i1): out[i] = bf16(sum_h bf16(relu(bf16(q_h.k_i)) * w_h)). */
+void OPS(cpu_index_scores)(const float *qf, const float *wf, int h, int d, const ld_bf16 *keys, int i0, int i1,
+                           float *out) {
+    float kf[4096];
+    for (int i = i0; i < i1; i++) {
+        OPS(widen)(keys + (long)i * d, d, kf);
+        float tot = 0;
+        for (int hh = 0; hh < h; hh++) {
+            float sc = ld_round_bf16(OPS(dot)(qf + (long)hh * d, kf, d));
+            if (sc < 0) sc = 0;
+            tot += ld_round_bf16(sc * wf[hh]);
+        }
+        out[i] = ld_round_bf16(tot);
+    }
+}
+
+/* hc_post for rows [r0, r1): out_j = bf16(post_j*x + sum_i comb[i][j]*res_i),
+ * fp32 in i order; columns in chunks so any width fits the stack buffers. */
+void OPS(cpu_hc_post_rows)(const ld_bf16 *x, const ld_bf16 *res, const float *post, const float *comb, int r0, int r1,
+                           int d, int hc, ld_bf16 *out) {
+    enum { CH = 512 };
+    float xf[CH], rf[16][CH];
+    for (int r = r0; r < r1; r++) {
+        const float *c = comb + (long)r * hc * hc;
+        for (int c0 = 0; c0 < d; c0 += CH) {
+            int cn = d - c0 < CH ? d - c0 : CH;
+            OPS(widen)(x + (long)r * d + c0, cn, xf);
+            for (int k = 0; k < hc; k++) OPS(widen)(res + ((long)r * hc + k) * d + c0, cn, rf[k]);
+            for (int j = 0; j < hc; j++) {
+                ld_bf16 *o = out + ((long)r * hc + j) * d + c0;
+                float pj = post[r * hc + j];
+                for (int i = 0; i < cn; i++) {
+                    float sum = 0;
+                    for (int k = 0; k < hc; k++) sum = fmaf(c[k * hc + j], rf[k][i], sum);
+                    o[i] = ld_f32_to_bf16(fmaf(pj, xf[i], sum));
+                }
+            }
+        }
+    }
+}
