@@ -1,7 +1,11 @@
 /* The `ladder` command line: a table of subcommands. Each subcommand lives in
  * its own cmd_*.c file and owns its flags and --help text. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "backends/cpu/cpu_api.h"
+#include "core/error.h"
 
 #include "tools/commands.h"
 
@@ -39,6 +43,16 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout);
         return 0;
+    }
+    /* cpu backend knobs for every command: LADDER_CPU_ISA=avx512|avx2|scalar
+       forces a code path (all give the same bits), LADDER_THREADS=N the pool size */
+    const char *isa = getenv("LADDER_CPU_ISA"), *thr = getenv("LADDER_THREADS");
+    if ((isa && *isa) || (thr && *thr)) {
+        int n = thr ? atoi(thr) : 0;
+        if (ld_cpu_configure(isa && *isa ? isa : NULL, n)) {
+            fprintf(stderr, "ladder: error: %s (LADDER_CPU_ISA / LADDER_THREADS)\n", ld_last_error());
+            return 2;
+        }
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
