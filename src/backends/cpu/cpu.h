@@ -39,9 +39,16 @@
 
 typedef void (*cpu_tile_fn)(const float *x, long ldx, int mr, const ld_weight *w, int n0, int nr, float *y, long ldy);
 
+/* Decodes weight rows [n0, n0+nr) into panel[j*k ...] as exact fp32 values,
+ * each row in the slot layout of its format, so the F32 tile on the panel
+ * gives the same bits as the format's own tile. Used when many activation
+ * rows share each weight row (prefill, batches). */
+typedef void (*cpu_decode_fn)(const ld_weight *w, int n0, int nr, float *panel);
+
 typedef struct {
     const char *name;
-    cpu_tile_fn tile[5]; /* indexed by ld_wfmt */
+    cpu_tile_fn tile[5];     /* indexed by ld_wfmt */
+    cpu_decode_fn decode[5]; /* indexed by ld_wfmt */
 } cpu_kernels;
 
 extern const cpu_kernels cpu_kernels_scalar;

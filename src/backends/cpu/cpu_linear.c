@@ -20,8 +20,13 @@ typedef struct {
     const float *x;
     int m;
     float *y;
-    cpu_tile_fn tile;
+    cpu_tile_fn tile, f32_tile;
+    cpu_decode_fn decode;
 } lin_job;
+
+/* Rows of activations at which decoding a task's weights once into an fp32
+ * panel beats decoding them again in every tile. */
+#define PANEL_MIN_ROWS 8
 
 static void lin_task(void *ctx, int task, int n_tasks) {
     (void)n_tasks;
@@ -30,13 +35,36 @@ static void lin_task(void *ctx, int task, int n_tasks) {
     int k = w->k, n0 = task * TASK_ROWS, n1 = n0 + TASK_ROWS < w->n ? n0 + TASK_ROWS : w->n;
     int mb = (int)(XBLOCK_BYTES / ((long)k * 4));
     mb = mb < CPU_MR ? CPU_MR : mb - mb % CPU_MR;
+    /* many rows: the task's weights are decoded once into an fp32 panel (in
+       slot layout, so the F32 tile gives the same bits) that stays in L2 */
+    static _Thread_local float *panel;
+    static _Thread_local size_t panel_cap;
+    ld_weight pw = {.fmt = LD_WF_F32, .n = n1 - n0, .k = k};
+    const ld_weight *tw = w;
+    cpu_tile_fn tile = J->tile;
+    int base = 0;
+    if (J->m >= PANEL_MIN_ROWS && w->fmt != LD_WF_F32) {
+        size_t need = (size_t)(n1 - n0) * (size_t)k;
+        if (need > panel_cap) {
+            free(panel);
+            panel = malloc(sizeof(float) * need);
+            panel_cap = panel ? need : 0;
+        }
+        if (panel) {
+            J->decode(w, n0, n1 - n0, panel);
+            pw.data = panel;
+            tw = &pw;
+            tile = J->f32_tile;
+            base = n0;
+        }
+    }
     for (int m0 = 0; m0 < J->m; m0 += mb) {
         int m1 = m0 + mb < J->m ? m0 + mb : J->m;
         for (int n = n0; n < n1; n += CPU_NR) {
             int nr = n1 - n < CPU_NR ? n1 - n : CPU_NR;
             for (int r = m0; r < m1; r += CPU_MR) {
                 int mr = m1 - r < CPU_MR ? m1 - r : CPU_MR;
-                J->tile(J->x + (long)r * k, k, mr, w, n, nr, J->y + (long)r * w->n + n, w->n);
+                tile(J->x + (long)r * k, k, mr, tw, n - base, nr, J->y + (long)r * w->n + n, w->n);
             }
         }
     }
@@ -51,7 +79,9 @@ static void permute_rows(ld_wfmt fmt, const float *x, int m, int k, float *xp) {
 }
 
 void cpu_run_tiles(const ld_weight *w, const float *x, int m, float *y) {
-    lin_job J = {.w = w, .x = x, .m = m, .y = y, .tile = cpu_active()->tile[w->fmt]};
+    const cpu_kernels *K = cpu_active();
+    lin_job J = {.w = w, .x = x, .m = m, .y = y, .tile = K->tile[w->fmt], .f32_tile = K->tile[LD_WF_F32],
+                 .decode = K->decode[w->fmt]};
     ld_threadpool_run(cpu_pool(), (w->n + TASK_ROWS - 1) / TASK_ROWS, lin_task, &J);
 }
 

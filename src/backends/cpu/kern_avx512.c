@@ -48,7 +48,8 @@ DECODER(dec_fp4) {
 
 /* x multiplier per group for FP8 (XS = 1): the block scale times 2^8, an
  * exact power of two */
-#define XS_FP8(k) _mm512_set1_ps(cpu_e8m0[w->scale[(long)(n0 / 128) * w->scale_cols + (k) / 128]] * 256.0f)
+#define FP8_SCALE(n, k) _mm512_set1_ps(cpu_e8m0[w->scale[(long)((n) / 128) * w->scale_cols + (k) / 128]] * 256.0f)
+#define XS_FP8(k) FP8_SCALE(n0, k)
 
 /* One MR x NR tile with the accumulators in registers; G slots per group. */
 #define TILE_FIXED(DEC, XS, G, MR, NR)                                                            \
@@ -101,4 +102,25 @@ DEFINE_TILE(tile_bf16, dec_bf16, 0, 2)
 DEFINE_TILE(tile_fp8, dec_fp8, 1, 2)
 DEFINE_TILE(tile_fp4, dec_fp4, 0, 4)
 
-const cpu_kernels cpu_kernels_avx512 = {"avx512", {tile_f32, tile_bf16, tile_fp8, tile_fp8, tile_fp4}};
+#define DEFINE_DECODE(NAME, DEC, FP8, G)                                                          \
+    static void NAME(const ld_weight *w, int n0, int nr, float *panel) {                          \
+        for (int j = 0; j < nr; j++)                                                              \
+            for (long k = 0; k < w->k; k += 16 * G) {                                             \
+                __m512 v[G];                                                                      \
+                DEC(w, n0 + j, k, v);                                                             \
+                if (FP8) {                                                                        \
+                    __m512 xs = FP8_SCALE(n0 + j, k);                                             \
+                    for (int g = 0; g < G; g++) v[g] = _mm512_mul_ps(v[g], xs);                   \
+                }                                                                                 \
+                for (int g = 0; g < G; g++) _mm512_storeu_ps(panel + (long)j * w->k + k + 16 * g, v[g]); \
+            }                                                                                     \
+    }
+
+DEFINE_DECODE(decode_f32, dec_f32, 0, 2)
+DEFINE_DECODE(decode_bf16, dec_bf16, 0, 2)
+DEFINE_DECODE(decode_fp8, dec_fp8, 1, 2)
+DEFINE_DECODE(decode_fp4, dec_fp4, 0, 4)
+
+const cpu_kernels cpu_kernels_avx512 = {"avx512",
+                                        {tile_f32, tile_bf16, tile_fp8, tile_fp8, tile_fp4},
+                                        {decode_f32, decode_bf16, decode_fp8, decode_fp8, decode_fp4}};

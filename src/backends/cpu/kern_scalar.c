@@ -30,4 +30,10 @@ static void tile(const float *x, long ldx, int mr, const ld_weight *w, int n0, i
         for (int j = 0; j < nr; j++) y[r * ldy + j] = cpu_reduce16(acc[r][j]);
 }
 
-const cpu_kernels cpu_kernels_scalar = {"scalar", {tile, tile, tile, tile, tile}};
+static void decode(const ld_weight *w, int n0, int nr, float *panel) {
+    for (int j = 0; j < nr; j++)
+        for (long s = 0; s < w->k / 16; s++)
+            for (int i = 0; i < 16; i++) panel[(long)j * w->k + 16 * s + i] = weight(w, n0 + j, cpu_elem(w->fmt, s, i));
+}
+
+const cpu_kernels cpu_kernels_scalar = {"scalar", {tile, tile, tile, tile, tile}, {decode, decode, decode, decode, decode}};
