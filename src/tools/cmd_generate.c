@@ -7,13 +7,18 @@
 #include "core/error.h"
 #include "model/synth.h"
 #include "runtime/generate.h"
+#include "text/tokenizer.h"
 #include "tools/cli_util.h"
 #include "tools/commands.h"
 
 static const char *gen_usage =
-    "usage: ladder generate -m DIR --prompt-ids FILE [-n N] [options]\n"
-    "  Streams the generated token ids to stdout, then prints prefill and decode speed\n"
-    "  to stderr. FILE holds raw little-endian int32 ids.\n"
+    "usage: ladder generate -m DIR (--prompt-ids FILE | -p TEXT) [-n N] [options]\n"
+    "  Streams the generated tokens to stdout (as text when a tokenizer is available,\n"
+    "  else as ids), then prints prefill and decode speed to stderr. FILE holds raw\n"
+    "  little-endian int32 ids. A text prompt is tokenized with DIR/tokenizer.json (or -t)\n"
+    "  and gets the model's BOS token in front.\n"
+    "  -t FILE             tokenizer.json to use (default: DIR/tokenizer.json if present)\n"
+    "  --ids               print token ids even when a tokenizer is available\n"
     "  -n N                tokens to generate (default 32)\n"
     "  --temperature T     0 = greedy (default: generation_config.json, else 1.0)\n"
     "  --top-k K           keep the K most likely tokens (default: generation_config, else off)\n"
@@ -26,17 +31,27 @@ static const char *gen_usage =
 
 typedef struct {
     int count;
+    ld_detok_stream *detok; /* NULL: print ids */
 } stream_ctx;
 
 static int print_token(void *ctx, int tok) {
     stream_ctx *s = ctx;
-    printf("%s%d", s->count++ ? " " : "", tok);
+    if (s->detok) {
+        const char *out;
+        size_t n;
+        if (ld_detok_stream_push(s->detok, tok, &out, &n)) return -1;
+        fwrite(out, 1, n, stdout);
+    } else {
+        printf("%s%d", s->count ? " " : "", tok);
+    }
+    s->count++;
     fflush(stdout);
     return 0;
 }
 
 static int run_generation(const char *cmd, const char *dir, const char *backend, const int *ids, int n_ids,
-                          ld_gen_opts *o, const double *temp, const long *topk, const double *topp) {
+                          int prepend_bos, ld_gen_opts *o, const double *temp, const long *topk,
+                          const double *topp, const ld_tokenizer *tok) {
     const ld_backend_ops *ops = ld_backend_find(backend);
     if (!ops) return cli_fail(cmd, "unknown or unusable backend '%s'", backend);
     ld_model m;
@@ -48,11 +63,21 @@ static int run_generation(const char *cmd, const char *dir, const char *backend,
     ld_session s;
     ld_gen_stats st;
     stream_ctx sc = {0};
+    int rc = 1, *full = malloc(sizeof(int) * (size_t)(n_ids + 1));
+    if (!full) { cli_fail(cmd, "out of memory"); goto out_model; }
+    /* a text prompt gets the model's BOS in front, as the chat encoder writes it */
+    if (prepend_bos) full[0] = m.cfg.bos_id;
+    memcpy(full + prepend_bos, ids, sizeof(int) * (size_t)n_ids);
+    if (tok && !(sc.detok = ld_detok_stream_new(tok))) { cli_fail(cmd, "%s", ld_last_error()); goto out_model; }
     o->on_token = print_token;
     o->ctx = &sc;
-    int rc = 1;
     if (ld_session_init(&s, &m)) { cli_fail(cmd, "%s", ld_last_error()); goto out_model; }
-    if (ld_generate(&s, ids, n_ids, o, &st)) { printf("\n"); cli_fail(cmd, "%s", ld_last_error()); goto out; }
+    if (ld_generate(&s, full, n_ids + prepend_bos, o, &st)) { printf("\n"); cli_fail(cmd, "%s", ld_last_error()); goto out; }
+    if (sc.detok) {
+        const char *tail;
+        size_t tn;
+        if (!ld_detok_stream_flush(sc.detok, &tail, &tn)) fwrite(tail, 1, tn, stdout);
+    }
     printf("\n");
     fprintf(stderr, "%s: prefill %d tokens in %.3f s (%.2f tok/s), decode %d tokens in %.3f s (%.2f tok/s), backend %s\n",
             cmd, st.prompt_tokens, st.prefill_s, st.prompt_tokens / (st.prefill_s > 0 ? st.prefill_s : 1e-9),
@@ -61,6 +86,8 @@ static int run_generation(const char *cmd, const char *dir, const char *backend,
 out:
     ld_session_free(&s);
 out_model:
+    ld_detok_stream_free(sc.detok);
+    free(full);
     ld_model_free(&m);
     return rc;
 }
@@ -89,8 +116,25 @@ bad:
     return -1;
 }
 
+/* Loads DIR/tokenizer.json (or an explicit path); NULL without error when
+ * the default file is simply absent. */
+static ld_tokenizer *open_tokenizer(const char *dir, const char *explicit_path, int *failed) {
+    char path[4096];
+    *failed = 0;
+    if (!explicit_path) {
+        snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+        struct stat st;
+        if (stat(path, &st)) return NULL;
+        explicit_path = path;
+    }
+    ld_tokenizer *t = ld_tokenizer_load(explicit_path);
+    if (!t) *failed = 1;
+    return t;
+}
+
 int cmd_generate(int argc, char **argv) {
-    const char *dir = NULL, *pp = NULL, *bk = "ref";
+    const char *dir = NULL, *pp = NULL, *bk = "ref", *text = NULL, *tokp = NULL;
+    int want_ids = 0;
     ld_gen_opts o = {.max_new = 32, .stop_at_eos = 1};
     double tv, pv, *temp = NULL, *topp = NULL;
     long kv, *topk = NULL;
@@ -99,19 +143,41 @@ int cmd_generate(int argc, char **argv) {
         int r = parse_gen_flag("generate", argc, argv, &i, &o, &temp, &topk, &topp, &tv, &kv, &pv);
         if (r < 0) return 1;
         if (r) continue;
+        if (!strcmp(argv[i], "--ids")) { want_ids = 1; continue; }
         const char **dst = NULL;
         if (!strcmp(argv[i], "-m")) dst = &dir;
         else if (!strcmp(argv[i], "--prompt-ids")) dst = &pp;
+        else if (!strcmp(argv[i], "-p") || !strcmp(argv[i], "--prompt")) dst = &text;
+        else if (!strcmp(argv[i], "-t")) dst = &tokp;
         else if (!strcmp(argv[i], "--backend") || !strcmp(argv[i], "-b")) dst = &bk;
         else return cli_fail("generate", "unknown option '%s' (see --help)", argv[i]);
         if (!(*dst = cli_value("generate", argc, argv, &i))) return 1;
     }
-    if (!dir || !pp) return cli_fail("generate", "-m and --prompt-ids are required (see --help)");
-    int n = 0, *ids = cli_read_ids(pp, &n);
-    if (!ids) return cli_fail("generate", "%s", ld_last_error());
-    if (!n) { free(ids); return cli_fail("generate", "%s: the prompt is empty", pp); }
-    int rc = run_generation("generate", dir, bk, ids, n, &o, temp, topk, topp);
+    if (!dir || !!pp == !!text) return cli_fail("generate", "-m and exactly one of --prompt-ids or -p are required (see --help)");
+    int failed;
+    ld_tokenizer *tok = open_tokenizer(dir, tokp, &failed);
+    if (failed) return cli_fail("generate", "%s", ld_last_error());
+    if (text && !tok) return cli_fail("generate", "a text prompt needs a tokenizer: %s/tokenizer.json is absent (use -t)", dir);
+    int n = 0, *ids = NULL;
+    if (pp) {
+        if (!(ids = cli_read_ids(pp, &n))) { ld_tokenizer_free(tok); return cli_fail("generate", "%s", ld_last_error()); }
+    } else {
+        int32_t *tid;
+        size_t tn;
+        ld_encode_opts eo = {.add_bos = 0};
+        if (ld_tokenizer_encode(tok, text, strlen(text), &eo, &tid, &tn)) {
+            ld_tokenizer_free(tok);
+            return cli_fail("generate", "%s", ld_last_error());
+        }
+        ids = malloc(sizeof(int) * (tn + 1));
+        if (ids)
+            for (size_t i = 0; i < tn; i++) ids[n++] = tid[i];
+        free(tid);
+    }
+    if (!n && !text) { free(ids); ld_tokenizer_free(tok); return cli_fail("generate", "the prompt is empty"); }
+    int rc = run_generation("generate", dir, bk, ids, n, text != NULL, &o, temp, topk, topp, want_ids ? NULL : tok);
     free(ids);
+    ld_tokenizer_free(tok);
     return rc;
 }
 
@@ -149,5 +215,5 @@ int cmd_demo(int argc, char **argv) {
     int prompt[48];
     prompt[0] = 0;
     for (int i = 1; i < 48; i++) prompt[i] = 2 + (i * 97) % 1000;
-    return run_generation("demo", dir, "ref", prompt, 48, &o, temp, topk, topp);
+    return run_generation("demo", dir, "ref", prompt, 48, 0, &o, temp, topk, topp, NULL);
 }

@@ -88,6 +88,8 @@ int main(void) {
         "%s synth --preset tiny --seed -3 -o %s/x",
         "%s generate -m %s/a --prompt-ids %s/p.i32 --top-p 0",
         "%s generate -m %s/a --bogus",
+        "%s generate -m %s/a -p hello",
+        "%s generate -m %s/a -p hello --prompt-ids %s/p.i32",
         "%s info",
         "%s nosuchcommand %s",
     };
