@@ -21,9 +21,15 @@ int ld_generate(ld_session *s, const int *prompt, int n_prompt, const ld_gen_opt
     int rc = -1;
     if (!logits) { ld_set_error("out of memory"); goto out; }
     double t0 = ld_now();
-    int chunk = o->prefill_chunk > 0 ? o->prefill_chunk : n_prompt;
-    for (int i = 0; i < n_prompt; i += chunk)
-        if (ld_session_eval(s, prompt + i, n_prompt - i < chunk ? n_prompt - i : chunk, logits)) goto out;
+    /* Long prompts go in 512-token calls so progress can be shown; chunks of
+       at least one window give the same bits as one call. */
+    int chunk = o->prefill_chunk > 0 ? o->prefill_chunk
+                : (n_prompt > 1024 && c->window <= 512) ? 512 : n_prompt;
+    for (int i = 0; i < n_prompt; i += chunk) {
+        int len = n_prompt - i < chunk ? n_prompt - i : chunk;
+        if (ld_session_eval(s, prompt + i, len, logits)) goto out;
+        if (o->on_prefill) o->on_prefill(o->ctx, i + len, n_prompt);
+    }
     double t1 = ld_now();
     st->prefill_s = t1 - t0;
     for (int k = 0; k < o->max_new; k++) {

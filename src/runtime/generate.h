@@ -7,11 +7,13 @@
 
 typedef struct {
     int max_new;       /* tokens to generate */
-    int prefill_chunk; /* 0: whole prompt in one call */
+    int prefill_chunk; /* 0: automatic (one call, or 512-token calls for long prompts) */
     int stop_at_eos;
     ld_sampling sampling;
     /* called with each new token; return non-zero to stop */
     int (*on_token)(void *ctx, int token);
+    /* (optional) called after each prefill call with tokens done / total */
+    void (*on_prefill)(void *ctx, int done, int total);
     void *ctx;
 } ld_gen_opts;
 

@@ -25,7 +25,8 @@ static const char *gen_usage =
     "  --top-p P           nucleus sampling threshold (default: generation_config, else 1.0)\n"
     "  --min-p P           drop tokens below P x the top probability (default 0)\n"
     "  --seed S            sampling seed (default 0)\n"
-    "  --prefill-chunk C   prefill the prompt in calls of C tokens (default: one call)\n"
+    "  --prefill-chunk C   prefill the prompt in calls of C tokens (default: one call, or\n"
+    "                      512-token calls with progress for prompts over 1024 tokens)\n"
     "  --ignore-eos        keep generating after the end-of-sequence token\n"
     "  --backend NAME      operator backend (default ref)\n";
 
@@ -33,6 +34,11 @@ typedef struct {
     int count;
     ld_detok_stream *detok; /* NULL: print ids */
 } stream_ctx;
+
+static void prefill_progress(void *ctx, int done, int total) {
+    (void)ctx;
+    if (total > 1024) fprintf(stderr, "prefill: %d / %d tokens\n", done, total);
+}
 
 static int print_token(void *ctx, int tok) {
     stream_ctx *s = ctx;
@@ -70,6 +76,7 @@ static int run_generation(const char *cmd, const char *dir, const char *backend,
     memcpy(full + prepend_bos, ids, sizeof(int) * (size_t)n_ids);
     if (tok && !(sc.detok = ld_detok_stream_new(tok))) { cli_fail(cmd, "%s", ld_last_error()); goto out_model; }
     o->on_token = print_token;
+    o->on_prefill = prefill_progress;
     o->ctx = &sc;
     if (ld_session_init(&s, &m)) { cli_fail(cmd, "%s", ld_last_error()); goto out_model; }
     if (ld_generate(&s, full, n_ids + prepend_bos, o, &st)) { printf("\n"); cli_fail(cmd, "%s", ld_last_error()); goto out; }

@@ -1,0 +1,109 @@
+/* ladder conform: proves a backend computes what ref computes, operator by
+ * operator and then layer by layer on real checkpoints (conform_ops.c,
+ * conform_layers.c; docs/CONFORMANCE.md explains every tolerance). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/error.h"
+#include "tools/cli_util.h"
+#include "tools/conform.h"
+
+static const char *usage =
+    "usage: ladder conform [-b BACKEND] [--op PATTERN] [--seed N] [--quick] [--json FILE]\n"
+    "                      [-m DIR ...] [--prompt-ids FILE] [--decode N] [--ops-only|--layers-only]\n"
+    "  Compares a backend with ref, the numerical ground truth; exits 1 on any failure.\n"
+    "  ops:    every operator on random inputs and on the exact V4-Flash / V4-Pro shapes,\n"
+    "          M = 37, 4, 1 where the op takes rows. ref's linear is scalar double, so the\n"
+    "          largest weights run on a leading subset of their output rows ('[N rows]').\n"
+    "  layers: with -m DIR (repeatable), every block of the checkpoint run on the backend\n"
+    "          from the input ref gave it: a prefill, then --decode single-token steps.\n"
+    "  -b BACKEND        backend under test (default: the first registered one besides ref)\n"
+    "  --op PATTERN      only ops whose name matches (glob, or substring), e.g. 'linear*'\n"
+    "  --seed N          input seed (default 1); inputs depend only on seed, op and shape\n"
+    "  --quick           the reduced set of the unit tests (no Pro shapes, small subsets)\n"
+    "  --json FILE       also write every row as JSON\n"
+    "  --prompt-ids FILE raw little-endian int32 prompt for the layer level\n"
+    "                    (default: a deterministic 64-token prompt)\n"
+    "  --decode N        decode steps after the prompt (default 4)\n";
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int summarize(const conform_report *r, conform_kind k, int *fail) {
+    int n = 0;
+    *fail = 0;
+    for (int i = 0; i < r->n; i++)
+        if (r->rows[i].kind == k) n++, *fail += !r->rows[i].pass;
+    return n;
+}
+
+int cmd_conform(int argc, char **argv) {
+    const char *bk = NULL, *json = NULL, *pids = NULL, *dirs[16];
+    int ndirs = 0, ops_only = 0, layers_only = 0, quick = 0;
+    long seed = 1, decode = 4;
+    conform_opts oo = {0};
+    for (int i = 1; i < argc; i++) {
+        const char *v;
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { fputs(usage, stdout); return 0; }
+        if (!strcmp(argv[i], "--ops-only")) { ops_only = 1; continue; }
+        if (!strcmp(argv[i], "--layers-only")) { layers_only = 1; continue; }
+        if (!strcmp(argv[i], "--quick")) { quick = 1; continue; }
+        if (strcmp(argv[i], "-b") && strcmp(argv[i], "--backend") && strcmp(argv[i], "--op") &&
+            strcmp(argv[i], "--seed") && strcmp(argv[i], "--json") && strcmp(argv[i], "-m") &&
+            strcmp(argv[i], "--prompt-ids") && strcmp(argv[i], "--decode"))
+            return cli_fail("conform", "unknown option '%s' (see --help)", argv[i]);
+        const char *flag = argv[i];
+        if (!(v = cli_value("conform", argc, argv, &i))) return 1;
+        if (!strcmp(flag, "-b") || !strcmp(flag, "--backend")) bk = v;
+        else if (!strcmp(flag, "--op")) oo.pattern = v;
+        else if (!strcmp(flag, "--json")) json = v;
+        else if (!strcmp(flag, "--prompt-ids")) pids = v;
+        else if (!strcmp(flag, "-m")) {
+            if (ndirs == 16) return cli_fail("conform", "at most 16 checkpoints (-m) per run");
+            dirs[ndirs++] = v;
+        } else if (!strcmp(flag, "--seed") ? cli_int(v, 0, 0x7fffffffL, &seed) : cli_int(v, 0, 1000, &decode))
+            return cli_fail("conform", "%s wants a non-negative integer, not '%s'", flag, v);
+    }
+    if (ops_only && layers_only) return cli_fail("conform", "--ops-only and --layers-only exclude each other");
+    if (layers_only && !ndirs) return cli_fail("conform", "--layers-only needs at least one -m DIR");
+    if (!bk)
+        for (int i = 0; i < ld_backend_count() && !bk; i++)
+            if (ld_backend_at(i) != &ld_backend_ref_ops) bk = ld_backend_at(i)->name;
+    const ld_backend_ops *ops = bk ? ld_backend_find(bk) : NULL;
+    if (!ops) return cli_fail("conform", "unknown or unusable backend '%s'", bk ? bk : "(none registered)");
+    int np = 0, *prompt = NULL;
+    if (pids && !(prompt = cli_read_ids(pids, &np))) return cli_fail("conform", "%s", ld_last_error());
+    if (pids && !np) { free(prompt); return cli_fail("conform", "%s: the prompt is empty", pids); }
+
+    conform_report rep = {0};
+    int rc = 0;
+    double t0 = now(), t_ops = 0;
+    printf("ladder conform: backend '%s' against ref, seed %ld\n\n", ops->name, seed);
+    if (!layers_only) {
+        oo.seed = (uint64_t)seed, oo.reduced = quick, oo.log = stdout;
+        conform_print_header(stdout, CONF_OP);
+        if (ld_conform_ops(ops, &oo, &rep) < 0) rc = cli_fail("conform", "%s", ld_last_error());
+        t_ops = now() - t0;
+    }
+    for (int d = 0; d < ndirs && !rc && !ops_only; d++) {
+        conform_layer_opts lo = {.prompt = prompt, .n_prompt = np, .n_decode = (int)decode, .log = stdout};
+        printf("\nlayers of %s (%s prompt of %d tokens, %ld decode steps; rel. error floor 0.1 x row RMS)\n", dirs[d],
+               prompt ? "given" : "default", prompt ? np : CONFORM_DEFAULT_PROMPT, decode);
+        conform_print_header(stdout, CONF_LAYER);
+        if (ld_conform_layers(ops, dirs[d], &lo, &rep) < 0) rc = cli_fail("conform", "%s: %s", dirs[d], ld_last_error());
+    }
+    int fo, fl, no = summarize(&rep, CONF_OP, &fo), nl = summarize(&rep, CONF_LAYER, &fl);
+    printf("\nconform %s: ops %d/%d passed%s", ops->name, no - fo, no, layers_only ? " (skipped)" : "");
+    if (ndirs && !ops_only) printf(", layers %d/%d passed", nl - fl, nl);
+    printf(" (ops %.1f s, total %.1f s)\n", t_ops, now() - t0);
+    if (json && conform_write_json(json, ops->name, &rep)) rc = cli_fail("conform", "%s", ld_last_error());
+    if (!rc && rep.failures) rc = 1;
+    conform_report_free(&rep);
+    free(prompt);
+    return rc;
+}
