@@ -59,11 +59,12 @@ static int read_lines(const char *path, prompt_t **out, int *count, int vocab) {
     int lineno = 0, rc = 0;
     while (getline(&line, &cap, f) >= 0) {
         lineno++;
+        line[strcspn(line, "\r\n")] = 0;
         prompt_t p = {0};
         for (char *s = line, *e;; s = e) {
             long v = strtol(s, &e, 10);
             if (e == s) {
-                while (*e == ' ' || *e == '\t' || *e == '\r' || *e == '\n') e++;
+                while (*e == ' ' || *e == '\t') e++;
                 if (*e) rc = ld_set_error("%s:%d: not a token id near '%.10s'", path, lineno, e);
                 break;
             }
@@ -334,14 +335,16 @@ int cmd_parity(int argc, char **argv) {
     printf("%-18s %6s %5s %12s %11s %11s %11s %6s\n", "prompt", "tokens", "rows", "max|dlogit|", "mean KL",
            "max KL", "top1", "rate");
     stats_t all = {0}, oracle = {0};
+    int all_tokens = 0;
     for (int i = 0; i < npr; i++) {
         stats_t st = {0};
         if (run_prompt(sd, &pr[i], (int)steps, V, &st)) { cli_fail("parity", "%s: %s", pr[i].name, ld_last_error()); goto out; }
         print_stats(pr[i].name, pr[i].n, &st);
+        all_tokens += pr[i].n;
         merge(&all, &st);
         if (pr[i].n_forced) oracle = st;
     }
-    if (npr > 1) print_stats("all", 0, &all);
+    if (npr > 1) print_stats("all", all_tokens, &all);
     double ppl[2] = {NAN, NAN};
     if (ntx) {
         for (int k = 0; k < 2; k++)

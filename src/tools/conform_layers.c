@@ -159,9 +159,9 @@ typedef struct {
     const char *text;
 } layer_tol;
 static const layer_tol LTOL[N_OUT] = {
-    {0.999, 0.9999, "cos>=0.999 token-median>=0.9999"},
-    {0.999, 0.9999, "cos>=0.999 token-median>=0.9999"},
-    {0.99, 0.999, "cos>=0.99 token-median>=0.999"},
+    {0.998, 0.999, "cos>=0.998 token-median>=0.999"},
+    {0.998, 0.9995, "cos>=0.998 token-median>=0.9995"},
+    {0.98, 0.995, "cos>=0.98 token-median>=0.995"},
 };
 
 static int cmp_dbl(const void *x, const void *y) {

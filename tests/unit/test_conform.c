@@ -1,0 +1,134 @@
+/* The conformance engine itself: the cpu backend must pass (ops on the
+ * reduced set, layers on a tiny synthetic checkpoint and on the oracle
+ * cases), and deliberately broken backends must be caught, each by the
+ * check meant for its kind of bug: wrong numbers (rmsnorm ignoring its
+ * weight, linear dropping its last K block), an out-of-bounds write, a
+ * result that depends on how many rows are computed together.
+ *
+ * The engine lives with the tools (src/tools), outside the ladder_core
+ * library the tests link, so its two files are compiled into this test. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "backends/ref/ref.h"
+#include "core/error.h"
+#include "model/synth.h"
+#include "testutil.h"
+#include "tools/conform.h"
+
+/* --------------------------------------------------- broken backends */
+
+static void bad_rmsnorm(const ld_bf16 *x, const ld_bf16 *w, int m, int n, float eps, ld_bf16 *y) {
+    (void)w;
+    ld_bf16 *ones = malloc(sizeof(ld_bf16) * (size_t)n);
+    for (int i = 0; i < n; i++) ones[i] = ld_f32_to_bf16(1.0f);
+    ld_ref_rmsnorm(x, ones, m, n, eps, y);
+    free(ones);
+}
+
+/* drops the last 128-wide K block: computes with those inputs zeroed */
+static void bad_linear(const ld_weight *w, const ld_bf16 *x, int m, ld_bf16 *y) {
+    ld_bf16 *xc = malloc(sizeof(ld_bf16) * (size_t)m * (size_t)w->k);
+    memcpy(xc, x, sizeof(ld_bf16) * (size_t)m * (size_t)w->k);
+    if (w->k > 128)
+        for (int r = 0; r < m; r++) memset(xc + (long)r * w->k + w->k - 128, 0, 128 * sizeof(ld_bf16));
+    ld_ref_linear(w, xc, m, y);
+    free(xc);
+}
+
+/* right values, plus one element written past the end */
+static void bad_swiglu(const ld_bf16 *g, const ld_bf16 *u, int n, float limit, float weight, ld_bf16 *out) {
+    ld_ref_swiglu(g, u, n, limit, weight, out);
+    out[n] = out[0];
+}
+
+/* rounds differently when called with several rows, as a batching bug would */
+static void bad_hadamard(ld_bf16 *x, int m, int n) {
+    ld_ref_hadamard(x, m, n);
+    if (m > 64) x[0] ^= 1;
+}
+
+static ld_backend_ops broken(const char *name) {
+    ld_backend_ops b = ld_backend_ref_ops;
+    b.name = name;
+    if (!strcmp(name, "bad-rmsnorm")) b.rmsnorm = bad_rmsnorm;
+    if (!strcmp(name, "bad-linear")) b.linear = bad_linear;
+    if (!strcmp(name, "bad-swiglu")) b.swiglu = bad_swiglu;
+    if (!strcmp(name, "bad-hadamard")) b.hadamard = bad_hadamard;
+    return b;
+}
+
+/* ------------------------------------------------------------- checks */
+
+/* Runs the ops level filtered to `pattern`; returns the failures and the
+ * first failure's reason in why. */
+static int ops_failures(const ld_backend_ops *b, const char *pattern, char *why, size_t why_len) {
+    conform_opts o = {.pattern = pattern, .seed = 1, .reduced = 1};
+    conform_report r = {0};
+    int f = ld_conform_ops(b, &o, &r);
+    if (why) {
+        *why = 0;
+        for (int i = 0; i < r.n; i++)
+            if (!r.rows[i].pass) { snprintf(why, why_len, "%s %s: %s", r.rows[i].op, r.rows[i].shape, r.rows[i].why); break; }
+    }
+    CHECK(f < 0 || r.n > 0, "%s: no rows for pattern %s", b->name, pattern ? pattern : "(all)");
+    conform_report_free(&r);
+    return f;
+}
+
+static int layer_failures(const ld_backend_ops *b, const char *dir, int n_decode) {
+    conform_layer_opts o = {.n_decode = n_decode};
+    conform_report r = {0};
+    int f = ld_conform_layers(b, dir, &o, &r);
+    CHECK(f >= 0, "%s on %s: %s", b->name, dir, ld_last_error());
+    CHECK(r.n == 0 || r.rows[0].kind == CONF_LAYER, "layer rows expected");
+    for (int i = 0; b == ld_backend_find("cpu") && i < r.n; i++)
+        if (!r.rows[i].pass) fprintf(stderr, "  %s %s: %s\n", r.rows[i].op, r.rows[i].shape, r.rows[i].why);
+    conform_report_free(&r);
+    return f;
+}
+
+int main(void) {
+    const ld_backend_ops *cpu = ld_backend_find("cpu");
+    CHECK(cpu != NULL, "cpu backend not registered");
+    if (!cpu) return test_summary("conform");
+    char why[256];
+
+    /* ops: cpu conforms; each broken table is caught by the intended check */
+    CHECK(ops_failures(cpu, NULL, why, sizeof why) == 0, "cpu fails ops conformance: %s", why);
+    CHECK(ops_failures(&ld_backend_ref_ops, "topk", NULL, 0) == 0, "ref must conform to itself");
+    ld_backend_ops b1 = broken("bad-rmsnorm"), b2 = broken("bad-linear"), b3 = broken("bad-swiglu"),
+                   b4 = broken("bad-hadamard");
+    CHECK(ops_failures(&b1, "rmsnorm", why, sizeof why) > 0, "rmsnorm without weight not caught");
+    CHECK(ops_failures(&b1, "head_rmsnorm", NULL, 0) == 0, "head_rmsnorm is untouched in bad-rmsnorm");
+    CHECK(ops_failures(&b2, "linear", why, sizeof why) > 0, "linear dropping a K block not caught");
+    CHECK(ops_failures(&b3, "swiglu", why, sizeof why) > 0 && strstr(why, "outside"),
+          "out-of-bounds write not caught by the sentinels: %s", why);
+    CHECK(ops_failures(&b4, "hadamard", why, sizeof why) > 0 && strstr(why, "depend on M"),
+          "M-dependent rows not caught: %s", why);
+
+    /* layers on a tiny synthetic checkpoint */
+    const char *tmp = test_tmp_dir();
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/conform-tiny", tmp ? tmp : ".");
+    ld_config c;
+    ld_synth_preset("tiny", &c);
+    ld_synth_opts so = {.seed = 11};
+    CHECK(ld_synth_write(&c, dir, &so) == 0, "synth: %s", ld_last_error());
+    CHECK(layer_failures(cpu, dir, 4) == 0, "cpu fails layer conformance on the tiny synth");
+    CHECK(layer_failures(&b1, dir, 2) > 0, "bad-rmsnorm passes layer conformance");
+    CHECK(layer_failures(&b2, dir, 2) > 0, "bad-linear passes layer conformance");
+
+    /* layers on the oracle cases, when the shared data is there */
+    const char *sh = getenv("LADDER_SHARED");
+    const char *cases[2] = {"v4-tiny-a", "v4-tiny-b"};
+    for (int i = 0; sh && i < 2; i++) {
+        snprintf(dir, sizeof dir, "%s/oracle/%s/config.json", sh, cases[i]);
+        FILE *f = fopen(dir, "r");
+        if (!f) { printf("oracle case %s absent: its layer check skipped\n", cases[i]); continue; }
+        fclose(f);
+        snprintf(dir, sizeof dir, "%s/oracle/%s", sh, cases[i]);
+        CHECK(layer_failures(cpu, dir, 4) == 0, "cpu fails layer conformance on %s", cases[i]);
+    }
+    return test_summary("conform");
+}
