@@ -6,6 +6,7 @@
  * activations are walked in blocks small enough to stay in L2 while the
  * task's weight rows stream past them. */
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +29,38 @@ typedef struct {
  * panel beats decoding them again in every tile. */
 #define PANEL_MIN_ROWS 8
 
+/* One panel buffer per thread, kept between calls (it is about 1 MB) and
+ * freed by the key destructor when a pool thread exits. */
+typedef struct {
+    float *p;
+    size_t cap;
+} panel_buf;
+static pthread_key_t panel_key;
+static pthread_once_t panel_once = PTHREAD_ONCE_INIT;
+
+static void panel_free(void *v) {
+    panel_buf *b = v;
+    free(b->p);
+    free(b);
+}
+
+static void panel_key_init(void) { pthread_key_create(&panel_key, panel_free); }
+
+static float *panel_buffer(size_t floats) {
+    pthread_once(&panel_once, panel_key_init);
+    panel_buf *b = pthread_getspecific(panel_key);
+    if (!b) {
+        if (!(b = calloc(1, sizeof *b))) return NULL;
+        pthread_setspecific(panel_key, b);
+    }
+    if (floats > b->cap) {
+        free(b->p);
+        b->p = malloc(sizeof(float) * floats);
+        b->cap = b->p ? floats : 0;
+    }
+    return b->p;
+}
+
 static void lin_task(void *ctx, int task, int n_tasks) {
     (void)n_tasks;
     const lin_job *J = ctx;
@@ -37,19 +70,13 @@ static void lin_task(void *ctx, int task, int n_tasks) {
     mb = mb < CPU_MR ? CPU_MR : mb - mb % CPU_MR;
     /* many rows: the task's weights are decoded once into an fp32 panel (in
        slot layout, so the F32 tile gives the same bits) that stays in L2 */
-    static _Thread_local float *panel;
-    static _Thread_local size_t panel_cap;
+    float *panel = NULL;
     ld_weight pw = {.fmt = LD_WF_F32, .n = n1 - n0, .k = k};
     const ld_weight *tw = w;
     cpu_tile_fn tile = J->tile;
     int base = 0;
     if (J->m >= PANEL_MIN_ROWS && w->fmt != LD_WF_F32) {
-        size_t need = (size_t)(n1 - n0) * (size_t)k;
-        if (need > panel_cap) {
-            free(panel);
-            panel = malloc(sizeof(float) * need);
-            panel_cap = panel ? need : 0;
-        }
+        panel = panel_buffer((size_t)(n1 - n0) * (size_t)k);
         if (panel) {
             J->decode(w, n0, n1 - n0, panel);
             pw.data = panel;
