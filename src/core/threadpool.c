@@ -35,13 +35,26 @@ static void run_tasks(ld_threadpool *p, uint64_t gen) {
     }
 }
 
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+/* Spin iterations before a worker sleeps: about 0.2 ms with the pause hint,
+ * longer than the serial gaps between the parallel parts of a decode step. */
+#define SPIN_ITERS 5000
+
 static void *worker(void *arg) {
     ld_threadpool *p = arg;
     uint64_t seen = 0;
     for (;;) {
         uint64_t g;
         int spins = 0;
-        while ((g = atomic_load(&p->work) >> 32) == seen && spins < 20000 && !atomic_load(&p->quit)) spins++;
+        while ((g = atomic_load(&p->work) >> 32) == seen && spins < SPIN_ITERS && !atomic_load(&p->quit)) {
+            cpu_relax();
+            spins++;
+        }
         if (g == seen) {
             pthread_mutex_lock(&p->mu);
             while ((g = atomic_load(&p->work) >> 32) == seen && !atomic_load(&p->quit)) pthread_cond_wait(&p->cv, &p->mu);
@@ -96,6 +109,5 @@ void ld_threadpool_run(ld_threadpool *p, int n_tasks, ld_task_fn fn, void *ctx) 
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
     run_tasks(p, gen);
-    while (atomic_load(&p->done) < n_tasks) {
-    }
+    while (atomic_load(&p->done) < n_tasks) cpu_relax();
 }

@@ -84,7 +84,7 @@ static int is_word_char(uint32_t c) {
     pthread_mutex_lock(&mu);
     if (!re) {
         static const char pat[] = "^[\\p{L}\\p{M}\\p{Nd}\\p{Nl}\\p{Pc}]";
-        re = ld_regex_compile(pat, sizeof pat - 1, 0);
+        re = ld_regex_compile(pat, sizeof pat - 1, 0, NULL, NULL);
     }
     pthread_mutex_unlock(&mu);
     if (!re) return 0;

@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "text/tok_internal.h"
+#include "text/unicode_compat.h"
 #include "text/utf8.h"
 
 int ld_spanvec_push(ld_spanvec *sv, size_t start, size_t len) {
@@ -25,12 +26,9 @@ int ld_spanvec_push(ld_spanvec *sv, size_t start, size_t len) {
     return 0;
 }
 
-pcre2_code *ld_regex_compile(const char *pattern, size_t len, int literal) {
+static pcre2_code *compile(const char *pattern, size_t len, uint32_t flags) {
     int err;
     PCRE2_SIZE off;
-    /* No PCRE2_NO_UTF_CHECK: patterns come from the file and may be invalid UTF-8. */
-    uint32_t flags = PCRE2_UTF | PCRE2_UCP;
-    if (literal) flags = PCRE2_UTF | PCRE2_LITERAL;
     pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, len, flags, &err, &off, NULL);
     if (!re) {
         PCRE2_UCHAR msg[256];
@@ -41,6 +39,58 @@ pcre2_code *ld_regex_compile(const char *pattern, size_t len, int literal) {
     /* JIT is an accelerator only; the interpreter gives the same matches. */
     (void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
     return re;
+}
+
+pcre2_code *ld_regex_compile(const char *pattern, size_t len, int literal, ld_tokenizer *tok,
+                             pcre2_code **exact) {
+    /* No PCRE2_NO_UTF_CHECK: patterns come from the file and may be invalid UTF-8. */
+    uint32_t flags = literal ? PCRE2_UTF | PCRE2_LITERAL : PCRE2_UTF | PCRE2_UCP;
+    if (exact) *exact = NULL;
+    /* The pattern as written first, so errors point into it. */
+    pcre2_code *re = compile(pattern, len, flags);
+    if (!re || literal) return re;
+    if (tok && !tok->ucd_touched && !(tok->ucd_touched = calloc(1, LD_UCD_BITMAP_BYTES))) {
+        pcre2_code_free(re);
+        ld_set_error("out of memory (regex)");
+        return NULL;
+    }
+    size_t fixed_len = 0;
+    int oom = 0;
+    char *fixed = ld_regex_compat_rewrite(pattern, len, flags, &fixed_len, tok ? tok->ucd_touched : NULL, &oom);
+    if (oom) {
+        pcre2_code_free(re);
+        ld_set_error("out of memory (regex)");
+        return NULL;
+    }
+    /* Syntax the rewriter does not follow (e.g. (?x) comments) could make
+     * the patched pattern invalid; the pattern as written is kept then. */
+    pcre2_code *fx = fixed ? compile(fixed, fixed_len, flags) : NULL;
+    free(fixed);
+    if (!fx) {
+        ld_clear_error();
+        return re;
+    }
+    if (!exact) { /* one regex wanted: the exact one */
+        pcre2_code_free(re);
+        return fx;
+    }
+    tok->ucd_patched = 1;
+    *exact = fx;
+    return re;
+}
+
+/* Whether valid UTF-8 text holds a code point some patched regex treats
+ * differently from its original. */
+static int needs_exact(const ld_tokenizer *tok, const char *text, size_t len) {
+    const unsigned char *s = (const unsigned char *)text;
+    for (size_t i = 0; i < len;) {
+        size_t n = ld_utf8_seq_len(s + i, len - i);
+        if (!n) n = 1;
+        uint32_t cp = ld_utf8_decode(s + i, n);
+        if (tok->ucd_touched[cp >> 3] & (1u << (cp & 7))) return 1;
+        i += n;
+    }
+    return 0;
 }
 
 typedef struct {
@@ -147,6 +197,7 @@ int ld_pretokenize(ld_tokenizer *tok, const char *text, size_t len, ld_word_fn e
     char *owned = NULL; /* buffer built by a prefix-space step */
     const char *buf = text;
     int rc = ld_spanvec_push(&a, 0, len);
+    int exact = tok->ucd_patched && needs_exact(tok, text, len);
     for (size_t si = 0; si < tok->n_steps && !rc; si++) {
         const ld_pretok_step *st = &tok->steps[si];
         if (st->kind == LD_PT_BYTELEVEL && st->add_prefix_space) {
@@ -178,7 +229,8 @@ int ld_pretokenize(ld_tokenizer *tok, const char *text, size_t len, ld_word_fn e
         int behavior = st->kind == LD_PT_BYTELEVEL ? LD_SPLIT_ISOLATED : st->behavior;
         for (size_t i = 0; i < a.n && !rc; i++) {
             m.n = 0;
-            rc = find_matches(tok, st->re, buf + a.v[i].start, a.v[i].len, st->invert, &m);
+            const pcre2_code *re = exact && st->re_exact ? st->re_exact : st->re;
+            rc = find_matches(tok, re, buf + a.v[i].start, a.v[i].len, st->invert, &m);
             if (!rc) rc = split_behavior(&m, behavior, a.v[i].start, &b);
         }
         ld_spanvec t = a;

@@ -281,8 +281,27 @@ static int dedupe(cJSON *v, int depth) {
     return 0;
 }
 
+int ld_json_reject_nul(const char *text, size_t len) {
+    int in_str = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+        if (c == 0) return ld_set_error("JSON holds a NUL byte at byte %zu (not supported)", i);
+        if (!in_str) {
+            in_str = c == '"';
+        } else if (c == '"') {
+            in_str = 0;
+        } else if (c == '\\') {
+            if (i + 5 < len && text[i + 1] == 'u' && !memcmp(text + i + 2, "0000", 4))
+                return ld_set_error("JSON string holds \\u0000 at byte %zu (NUL characters are not supported)", i);
+            i++; /* the escaped character cannot end the string */
+        }
+    }
+    return 0;
+}
+
 cJSON *ld_pyjson_parse(const char *text, size_t len) {
     const char *end = NULL;
+    if (ld_json_reject_nul(text, len)) return NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
     if (!root) {
         const char *ep = cJSON_GetErrorPtr();

@@ -17,6 +17,11 @@
  * with the reason in ld_last_error(). */
 cJSON *ld_pyjson_parse(const char *text, size_t len);
 
+/* cJSON keeps strings NUL-terminated, so a NUL character (a raw NUL byte or
+ * a \u0000 escape) would silently cut a string short. Returns -1 with a
+ * message naming the byte offset if text holds one, else 0. */
+int ld_json_reject_nul(const char *text, size_t len);
+
 /* json.dumps(v, ensure_ascii=...) with default separators. malloc'd string,
  * NULL on error (out of memory, nesting deeper than 1000). */
 char *ld_pyjson_dumps(const cJSON *v, int ensure_ascii);

@@ -21,6 +21,7 @@ enum { LD_PT_SPLIT, LD_PT_BYTELEVEL };
 typedef struct {
     int kind;
     pcre2_code *re; /* Split pattern, or the GPT-2 regex of ByteLevel(use_regex) */
+    pcre2_code *re_exact; /* re patched to classify code points like HF, or NULL */
     int behavior, invert;
     int add_prefix_space; /* ByteLevel only */
 } ld_pretok_step;
@@ -71,6 +72,10 @@ struct ld_tokenizer {
 
     ld_pretok_step *steps;
     size_t n_steps;
+    /* Code points on which some re_exact differs from its re (bitmap); text
+     * without them runs the faster original regexes. */
+    uint8_t *ucd_touched;
+    int ucd_patched;
     int32_t bos_id;
 
     /* Word cache and regex scratch, guarded by lock. */
@@ -125,8 +130,12 @@ int ld_added_split(const ld_tokenizer *tok, const ld_trie *trie, const char *tex
  * calls emit(ctx, word, wlen) for each resulting word, in order. */
 typedef int (*ld_word_fn)(void *ctx, const char *word, size_t wlen);
 int ld_pretokenize(ld_tokenizer *tok, const char *text, size_t len, ld_word_fn emit, void *ctx);
-/* Compiles a regex with the semantics HF's Oniguruma build gives it. */
-pcre2_code *ld_regex_compile(const char *pattern, size_t len, int literal);
+/* Compiles a regex with the semantics HF's Oniguruma build gives it. With
+ * exact NULL, returns the regex that classifies code points like HF. Else
+ * returns the pattern as written and sets *exact to the patched regex (NULL
+ * when no class changed), marking the code points concerned in tok. */
+pcre2_code *ld_regex_compile(const char *pattern, size_t len, int literal, ld_tokenizer *tok,
+                             pcre2_code **exact);
 
 /* bpe.c: BPE of one word (raw bytes), appending ids. Uses the cache. */
 int ld_bpe_word(ld_tokenizer *tok, const char *word, size_t len, ld_idvec *out);

@@ -34,9 +34,12 @@ ld_tokenizer *ld_tokenizer_new_empty(void) {
 
 void ld_tokenizer_free(ld_tokenizer *tok) {
     if (!tok) return;
-    for (size_t i = 0; i < tok->n_steps; i++)
-        if (tok->steps[i].re) pcre2_code_free(tok->steps[i].re);
+    for (size_t i = 0; i < tok->n_steps; i++) {
+        pcre2_code_free(tok->steps[i].re);
+        pcre2_code_free(tok->steps[i].re_exact);
+    }
     free(tok->steps);
+    free(tok->ucd_touched);
     ld_strmap_free(&tok->vocab);
     ld_strmap_free(&tok->by_text);
     ld_pairmap_free(&tok->merges);

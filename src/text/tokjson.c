@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "text/pyjson.h"
 #include "text/tok_internal.h"
 #include "text/utf8.h"
 
@@ -288,7 +289,8 @@ static int load_normalizer(ld_tokenizer *tok, const cJSON *n, int depth) {
 static int add_step(ld_tokenizer *tok, ld_pretok_step st) {
     ld_pretok_step *ns = realloc(tok->steps, (tok->n_steps + 1) * sizeof *ns);
     if (!ns) {
-        if (st.re) pcre2_code_free(st.re);
+        pcre2_code_free(st.re);
+        pcre2_code_free(st.re_exact);
         return ld_set_error("out of memory");
     }
     tok->steps = ns;
@@ -318,7 +320,8 @@ static int load_pretok(ld_tokenizer *tok, const cJSON *p, int depth, int *seen_b
             get_bool(p, "use_regex", 1, "pre_tokenizer ByteLevel", &use_regex))
             return -1;
         st.kind = LD_PT_BYTELEVEL;
-        if (use_regex && !(st.re = ld_regex_compile(gpt2_pattern, sizeof gpt2_pattern - 1, 0))) return -1;
+        if (use_regex && !(st.re = ld_regex_compile(gpt2_pattern, sizeof gpt2_pattern - 1, 0, tok, &st.re_exact)))
+            return -1;
         *seen_bl = 1;
         return add_step(tok, st);
     }
@@ -338,7 +341,7 @@ static int load_pretok(ld_tokenizer *tok, const cJSON *p, int depth, int *seen_b
         if (st.behavior < 0) return ld_set_error("pre_tokenizer Split: unknown \"behavior\"");
         if (get_bool(p, "invert", 0, "pre_tokenizer Split", &st.invert)) return -1;
         st.kind = LD_PT_SPLIT;
-        st.re = ld_regex_compile(src->valuestring, strlen(src->valuestring), src == lit);
+        st.re = ld_regex_compile(src->valuestring, strlen(src->valuestring), src == lit, tok, &st.re_exact);
         if (!st.re) return ld_wrap_error("pre_tokenizer Split pattern");
         return add_step(tok, st);
     }
@@ -390,6 +393,10 @@ static void find_bos(ld_tokenizer *tok, const cJSON *root) {
 }
 
 ld_tokenizer *ld_tokenizer_load_json(const char *json, size_t len) {
+    if (ld_json_reject_nul(json, len)) {
+        ld_wrap_error("tokenizer.json");
+        return NULL;
+    }
     cJSON *root = cJSON_ParseWithLength(json, len);
     if (!root) {
         const char *ep = cJSON_GetErrorPtr();

@@ -83,6 +83,8 @@ DECODER(dec_fp4) {
     static void NAME(const float *x, long ldx, int mr, const ld_weight *w, int n0, int nr, float *y, long ldy) { \
         if (mr == 4 && nr == 4) TILE_FIXED(DEC, XS, G, 4, 4);                                     \
         else if (mr == 1 && nr == 4) TILE_FIXED(DEC, XS, G, 1, 4);                                \
+        else if (mr == 2 && nr == 4) TILE_FIXED(DEC, XS, G, 2, 4);                                \
+        else if (mr == 3 && nr == 4) TILE_FIXED(DEC, XS, G, 3, 4);                                \
         else {                                                                                    \
             const float *x0 = x;                                                                  \
             float *y0 = y;                                                                        \
