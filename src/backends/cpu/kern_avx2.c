@@ -10,6 +10,16 @@ typedef struct {
     __m256 lo, hi;
 } v16;
 
+static inline v16 V_ZERO(void) { return (v16){_mm256_setzero_ps(), _mm256_setzero_ps()}; }
+static inline v16 V_SET1(float f) { return (v16){_mm256_set1_ps(f), _mm256_set1_ps(f)}; }
+static inline v16 V_LOAD(const float *p) { return (v16){_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8)}; }
+static inline v16 V_MUL(v16 a, v16 b) { return (v16){_mm256_mul_ps(a.lo, b.lo), _mm256_mul_ps(a.hi, b.hi)}; }
+static inline v16 V_FMA(v16 a, v16 b, v16 c) { return (v16){_mm256_fmadd_ps(a.lo, b.lo, c.lo), _mm256_fmadd_ps(a.hi, b.hi, c.hi)}; }
+static inline void V_STORE(float *p, v16 v) {
+    _mm256_storeu_ps(p, v.lo);
+    _mm256_storeu_ps(p + 8, v.hi);
+}
+
 #define DECODER(name) static inline __attribute__((always_inline)) void name(const ld_weight *w, int n, long k, v16 *v)
 
 DECODER(dec_f32) {
@@ -65,88 +75,6 @@ DECODER(dec_fp4) {
     }
 }
 
-#define FP8_SCALE(n, k) _mm256_set1_ps(cpu_e8m0[w->scale[(long)((n) / 128) * w->scale_cols + (k) / 128]] * 256.0f)
-#define XS_FP8(k) FP8_SCALE(n0, k)
-
-#define TILE_FIXED(DEC, XS, G, MR, NR)                                                            \
-    do {                                                                                          \
-        v16 acc[MR][NR];                                                                          \
-        _Pragma("GCC unroll 4") for (int r = 0; r < MR; r++)                                      \
-            _Pragma("GCC unroll 4") for (int j = 0; j < NR; j++) acc[r][j].lo = acc[r][j].hi = _mm256_setzero_ps(); \
-        for (long k = 0; k < w->k; k += 16 * G) {                                                 \
-            __m256 xs = XS != 0 ? XS_FP8(k) : _mm256_setzero_ps();                                \
-            _Pragma("GCC unroll 4") for (int j = 0; j < NR; j++) {                                \
-                v16 wv[G];                                                                        \
-                DEC(w, n0 + j, k, wv);                                                            \
-                _Pragma("GCC unroll 4") for (int g = 0; g < G; g++)                               \
-                    _Pragma("GCC unroll 4") for (int r = 0; r < MR; r++) {                        \
-                    __m256 xl = _mm256_loadu_ps(x + r * ldx + k + 16 * g);                        \
-                    __m256 xh = _mm256_loadu_ps(x + r * ldx + k + 16 * g + 8);                    \
-                    if (XS != 0) { xl = _mm256_mul_ps(xl, xs); xh = _mm256_mul_ps(xh, xs); }      \
-                    acc[r][j].lo = _mm256_fmadd_ps(xl, wv[g].lo, acc[r][j].lo);                   \
-                    acc[r][j].hi = _mm256_fmadd_ps(xh, wv[g].hi, acc[r][j].hi);                   \
-                }                                                                                 \
-            }                                                                                     \
-        }                                                                                         \
-        for (int r = 0; r < MR; r++)                                                              \
-            for (int j = 0; j < NR; j++) {                                                        \
-                float v16f[16];                                                                   \
-                _mm256_storeu_ps(v16f, acc[r][j].lo);                                             \
-                _mm256_storeu_ps(v16f + 8, acc[r][j].hi);                                         \
-                y[r * ldy + j] = cpu_reduce16(v16f);                                              \
-            }                                                                                     \
-    } while (0)
-
-#define DEFINE_TILE(NAME, DEC, XS, G)                                                             \
-    static void NAME(const float *x, long ldx, int mr, const ld_weight *w, int n0, int nr, float *y, long ldy) { \
-        if (mr == 4 && nr == 4) TILE_FIXED(DEC, XS, G, 4, 4);                                     \
-        else if (mr == 1 && nr == 4) TILE_FIXED(DEC, XS, G, 1, 4);                                \
-        else if (mr == 2 && nr == 4) TILE_FIXED(DEC, XS, G, 2, 4);                                \
-        else if (mr == 3 && nr == 4) TILE_FIXED(DEC, XS, G, 3, 4);                                \
-        else {                                                                                    \
-            const float *x0 = x;                                                                  \
-            float *y0 = y;                                                                        \
-            int base = n0;                                                                        \
-            for (int rr = 0; rr < mr; rr++)                                                       \
-                for (int jj = 0; jj < nr; jj++) {                                                 \
-                    x = x0 + rr * ldx;                                                            \
-                    y = y0 + rr * ldy + jj;                                                       \
-                    n0 = base + jj;                                                               \
-                    TILE_FIXED(DEC, XS, G, 1, 1);                                                 \
-                }                                                                                 \
-        }                                                                                         \
-    }
-
-DEFINE_TILE(tile_f32, dec_f32, 0, 2)
-DEFINE_TILE(tile_bf16, dec_bf16, 0, 2)
-DEFINE_TILE(tile_fp8, dec_fp8, 1, 2)
-DEFINE_TILE(tile_fp4, dec_fp4, 0, 4)
-
-#define DEFINE_DECODE(NAME, DEC, FP8, G)                                                          \
-    static void NAME(const ld_weight *w, int n0, int nr, float *panel) {                          \
-        for (int j = 0; j < nr; j++)                                                              \
-            for (long k = 0; k < w->k; k += 16 * G) {                                             \
-                v16 v[G];                                                                         \
-                DEC(w, n0 + j, k, v);                                                             \
-                if (FP8) {                                                                        \
-                    __m256 xs = FP8_SCALE(n0 + j, k);                                             \
-                    for (int g = 0; g < G; g++) {                                                 \
-                        v[g].lo = _mm256_mul_ps(v[g].lo, xs);                                     \
-                        v[g].hi = _mm256_mul_ps(v[g].hi, xs);                                     \
-                    }                                                                             \
-                }                                                                                 \
-                for (int g = 0; g < G; g++) {                                                     \
-                    _mm256_storeu_ps(panel + (long)j * w->k + k + 16 * g, v[g].lo);               \
-                    _mm256_storeu_ps(panel + (long)j * w->k + k + 16 * g + 8, v[g].hi);           \
-                }                                                                                 \
-            }                                                                                     \
-    }
-
-DEFINE_DECODE(decode_f32, dec_f32, 0, 2)
-DEFINE_DECODE(decode_bf16, dec_bf16, 0, 2)
-DEFINE_DECODE(decode_fp8, dec_fp8, 1, 2)
-DEFINE_DECODE(decode_fp4, dec_fp4, 0, 4)
-
-const cpu_kernels cpu_kernels_avx2 = {"avx2",
-                                      {tile_f32, tile_bf16, tile_fp8, tile_fp8, tile_fp4},
-                                      {decode_f32, decode_bf16, decode_fp8, decode_fp8, decode_fp4}};
+#define KERNELS_VAR cpu_kernels_avx2
+#define KERNELS_NAME "avx2"
+#include "backends/cpu/tile_template.h"

@@ -9,7 +9,15 @@
 #include "backends/cpu/cpu.h"
 
 /* Decoders: fill v[0..G) with the weight slots of row n for the group at k. */
-#define DECODER(name) static inline __attribute__((always_inline)) void name(const ld_weight *w, int n, long k, __m512 *v)
+typedef __m512 v16;
+#define V_ZERO() _mm512_setzero_ps()
+#define V_SET1(f) _mm512_set1_ps(f)
+#define V_LOAD(p) _mm512_loadu_ps(p)
+#define V_MUL(a, b) _mm512_mul_ps(a, b)
+#define V_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define V_STORE(p, v) _mm512_storeu_ps(p, v)
+
+#define DECODER(name) static inline __attribute__((always_inline)) void name(const ld_weight *w, int n, long k, v16 *v)
 
 DECODER(dec_f32) {
     const float *p = (const float *)w->data + (long)n * w->k + k;
@@ -46,83 +54,6 @@ DECODER(dec_fp4) {
     v[3] = _mm512_mul_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(d, 20), tab), s);
 }
 
-/* x multiplier per group for FP8 (XS = 1): the block scale times 2^8, an
- * exact power of two */
-#define FP8_SCALE(n, k) _mm512_set1_ps(cpu_e8m0[w->scale[(long)((n) / 128) * w->scale_cols + (k) / 128]] * 256.0f)
-#define XS_FP8(k) FP8_SCALE(n0, k)
-
-/* One MR x NR tile with the accumulators in registers; G slots per group. */
-#define TILE_FIXED(DEC, XS, G, MR, NR)                                                            \
-    do {                                                                                          \
-        __m512 acc[MR][NR];                                                                       \
-        _Pragma("GCC unroll 4") for (int r = 0; r < MR; r++)                                      \
-            _Pragma("GCC unroll 4") for (int j = 0; j < NR; j++) acc[r][j] = _mm512_setzero_ps(); \
-        for (long k = 0; k < w->k; k += 16 * G) {                                                 \
-            __m512 xs = XS != 0 ? XS_FP8(k) : _mm512_setzero_ps();                                \
-            /* one weight row at a time keeps register pressure at G + MR*NR */                   \
-            _Pragma("GCC unroll 4") for (int j = 0; j < NR; j++) {                                \
-                __m512 wv[G];                                                                     \
-                DEC(w, n0 + j, k, wv);                                                            \
-                _Pragma("GCC unroll 4") for (int g = 0; g < G; g++)                               \
-                    _Pragma("GCC unroll 4") for (int r = 0; r < MR; r++) {                        \
-                    __m512 xv = _mm512_loadu_ps(x + r * ldx + k + 16 * g);                        \
-                    if (XS != 0) xv = _mm512_mul_ps(xv, xs);                                      \
-                    acc[r][j] = _mm512_fmadd_ps(xv, wv[g], acc[r][j]);                            \
-                }                                                                                 \
-            }                                                                                     \
-        }                                                                                         \
-        for (int r = 0; r < MR; r++)                                                              \
-            for (int j = 0; j < NR; j++) {                                                        \
-                float v16[16];                                                                    \
-                _mm512_storeu_ps(v16, acc[r][j]);                                                 \
-                y[r * ldy + j] = cpu_reduce16(v16);                                               \
-            }                                                                                     \
-    } while (0)
-
-#define DEFINE_TILE(NAME, DEC, XS, G)                                                             \
-    static void NAME(const float *x, long ldx, int mr, const ld_weight *w, int n0, int nr, float *y, long ldy) { \
-        if (mr == 4 && nr == 4) TILE_FIXED(DEC, XS, G, 4, 4);                                     \
-        else if (mr == 1 && nr == 4) TILE_FIXED(DEC, XS, G, 1, 4);                                \
-        else if (mr == 2 && nr == 4) TILE_FIXED(DEC, XS, G, 2, 4);                                \
-        else if (mr == 3 && nr == 4) TILE_FIXED(DEC, XS, G, 3, 4);                                \
-        else {                                                                                    \
-            const float *x0 = x;                                                                  \
-            float *y0 = y;                                                                        \
-            int base = n0;                                                                        \
-            for (int rr = 0; rr < mr; rr++)                                                       \
-                for (int jj = 0; jj < nr; jj++) {                                                 \
-                    x = x0 + rr * ldx;                                                            \
-                    y = y0 + rr * ldy + jj;                                                       \
-                    n0 = base + jj;                                                               \
-                    TILE_FIXED(DEC, XS, G, 1, 1);                                                 \
-                }                                                                                 \
-        }                                                                                         \
-    }
-
-DEFINE_TILE(tile_f32, dec_f32, 0, 2)
-DEFINE_TILE(tile_bf16, dec_bf16, 0, 2)
-DEFINE_TILE(tile_fp8, dec_fp8, 1, 2)
-DEFINE_TILE(tile_fp4, dec_fp4, 0, 4)
-
-#define DEFINE_DECODE(NAME, DEC, FP8, G)                                                          \
-    static void NAME(const ld_weight *w, int n0, int nr, float *panel) {                          \
-        for (int j = 0; j < nr; j++)                                                              \
-            for (long k = 0; k < w->k; k += 16 * G) {                                             \
-                __m512 v[G];                                                                      \
-                DEC(w, n0 + j, k, v);                                                             \
-                if (FP8) {                                                                        \
-                    __m512 xs = FP8_SCALE(n0 + j, k);                                             \
-                    for (int g = 0; g < G; g++) v[g] = _mm512_mul_ps(v[g], xs);                   \
-                }                                                                                 \
-                for (int g = 0; g < G; g++) _mm512_storeu_ps(panel + (long)j * w->k + k + 16 * g, v[g]); \
-            }                                                                                     \
-    }
-
-DEFINE_DECODE(decode_f32, dec_f32, 0, 2)
-DEFINE_DECODE(decode_bf16, dec_bf16, 0, 2)
-DEFINE_DECODE(decode_fp8, dec_fp8, 1, 2)
-DEFINE_DECODE(decode_fp4, dec_fp4, 0, 4)
-
-const cpu_kernels cpu_kernels_avx512 = {"avx512",
-                                        {tile_f32, tile_bf16, tile_fp8, tile_fp8, tile_fp4},
-                                        {decode_f32, decode_bf16, decode_fp8, decode_fp8, decode_fp4}};
+#define KERNELS_VAR cpu_kernels_avx512
+#define KERNELS_NAME "avx512"
+#include "backends/cpu/tile_template.h"
