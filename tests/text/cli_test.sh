@@ -26,6 +26,15 @@ echo '{}' > "${TMPDIR:-/tmp}/ladder_badtok_$$.json"
 out=$("$L" tokenize -t "${TMPDIR:-/tmp}/ladder_badtok_$$.json" -p x 2>&1) && bad "bad tokenizer accepted" ||
   { echo "$out" | grep -q "model" && ok "bad tokenizer.json: $out" || bad "bad tokenizer message: $out"; }
 rm -f "${TMPDIR:-/tmp}/ladder_badtok_$$.json"
+# cJSON would cut strings at a NUL: refused with a clear message instead.
+printf '{"model":{"type":"BPE","vocab":{"a\\u0000b":0}}}' > "${TMPDIR:-/tmp}/ladder_nultok_$$.json"
+out=$("$L" tokenize -t "${TMPDIR:-/tmp}/ladder_nultok_$$.json" -p x 2>&1) && bad "tokenizer with \\u0000 accepted" ||
+  { echo "$out" | grep -q 'u0000' && ok "tokenizer.json with \\u0000: $out" || bad "\\u0000 message: $out"; }
+rm -f "${TMPDIR:-/tmp}/ladder_nultok_$$.json"
+out=$(printf '[{"role":"user","content":"a\\u0000b"}]' | "$L" encode-chat --thinking-mode chat 2>&1) &&
+  bad "encode-chat accepts \\u0000" || { echo "$out" | grep -q 'NUL' && ok "encode-chat \\u0000: $out" || bad "encode-chat \\u0000: $out"; }
+out=$(printf '[{"role":"user","content":"a\\\\u0000b"}]' | "$L" encode-chat --thinking-mode chat 2>&1) &&
+  ok "encode-chat keeps an escaped backslash before u0000" || bad "encode-chat \\\\u0000: $out"
 echo 'not json' | "$L" encode-chat --thinking-mode chat >/dev/null 2>&1 && bad "encode-chat junk" || ok "encode-chat rejects junk"
 "$L" encode-chat --thinking-mode maybe </dev/null >/dev/null 2>&1 && bad "bad mode accepted" || ok "encode-chat rejects a bad mode"
 out=$(echo '[{"role":"user","content":"hi"}]' | "$L" encode-chat --thinking-mode thinking)

