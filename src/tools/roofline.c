@@ -86,9 +86,10 @@ double ld_measure_read_bw(int threads, size_t bytes) {
 
 __attribute__((target("avx512f,fma"))) static double fma512(long iters) {
     __m512 a[12], m = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
-    for (int i = 0; i < 12; i++) a[i] = _mm512_set1_ps((float)i);
+    /* fully unrolled so the 12 independent chains live in registers */
+    _Pragma("GCC unroll 12") for (int i = 0; i < 12; i++) a[i] = _mm512_set1_ps((float)i);
     for (long it = 0; it < iters; it++)
-        for (int i = 0; i < 12; i++) a[i] = _mm512_fmadd_ps(a[i], m, c);
+        _Pragma("GCC unroll 12") for (int i = 0; i < 12; i++) a[i] = _mm512_fmadd_ps(a[i], m, c);
     __m512 s = a[0];
     for (int i = 1; i < 12; i++) s = _mm512_add_ps(s, a[i]);
     return _mm512_reduce_add_ps(s);
@@ -96,9 +97,10 @@ __attribute__((target("avx512f,fma"))) static double fma512(long iters) {
 
 __attribute__((target("avx2,fma"))) static double fma256(long iters) {
     __m256 a[12], m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
-    for (int i = 0; i < 12; i++) a[i] = _mm256_set1_ps((float)i);
+    /* fully unrolled so the 12 independent chains live in registers */
+    _Pragma("GCC unroll 12") for (int i = 0; i < 12; i++) a[i] = _mm256_set1_ps((float)i);
     for (long it = 0; it < iters; it++)
-        for (int i = 0; i < 12; i++) a[i] = _mm256_fmadd_ps(a[i], m, c);
+        _Pragma("GCC unroll 12") for (int i = 0; i < 12; i++) a[i] = _mm256_fmadd_ps(a[i], m, c);
     __m256 s = a[0];
     for (int i = 1; i < 12; i++) s = _mm256_add_ps(s, a[i]);
     float v[8];
