@@ -45,10 +45,17 @@ typedef void (*cpu_tile_fn)(const float *x, long ldx, int mr, const ld_weight *w
  * rows share each weight row (prefill, batches). */
 typedef void (*cpu_decode_fn)(const ld_weight *w, int n0, int nr, float *panel);
 
+/* Panel tile over a k range [k0, k1) (multiples of 32): continues the
+ * 16-lane accumulators kept in st[(r*CPU_NR + j)*16 ...] (zero when first),
+ * so a long k can be cut into L1-sized chunks without changing a bit. */
+typedef void (*cpu_panel_fn)(const float *x, long ldx, int mr, const float *panel, long ldp, int nr, long k0, long k1,
+                             float *st, int first);
+
 typedef struct {
     const char *name;
     cpu_tile_fn tile[5];     /* indexed by ld_wfmt */
     cpu_decode_fn decode[5]; /* indexed by ld_wfmt */
+    cpu_panel_fn panel_tile;
 } cpu_kernels;
 
 extern const cpu_kernels cpu_kernels_scalar;

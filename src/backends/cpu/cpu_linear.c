@@ -21,8 +21,9 @@ typedef struct {
     const float *x;
     int m;
     float *y;
-    cpu_tile_fn tile, f32_tile;
+    cpu_tile_fn tile;
     cpu_decode_fn decode;
+    cpu_panel_fn panel_tile;
 } lin_job;
 
 /* Rows of activations at which decoding a task's weights once into an fp32
@@ -61,6 +62,50 @@ static float *panel_buffer(size_t floats) {
     return b->p;
 }
 
+/* k range of one panel pass: 4 panel rows and a 12-row block of x over this
+ * range (2 KB per row) stay in L1 while every x tile of the block passes. */
+#define PANEL_KC 512
+
+/* Many rows: the task's weights are decoded once into an fp32 panel (slot
+ * layout, exact values) that stays in L2, and the tiles walk it in k ranges
+ * that fit L1, carrying their 16-lane accumulators between ranges; the
+ * per-lane fma sequence is the direct tiles' one, so the bits are too. */
+static int panel_task(const lin_job *J, int n0, int n1, int mb) {
+    const ld_weight *w = J->w;
+    long k = w->k;
+    int nt = (n1 - n0 + CPU_NR - 1) / CPU_NR, mt = (mb + CPU_MR - 1) / CPU_MR;
+    size_t st_floats = (size_t)nt * mt * CPU_MR * CPU_NR * 16;
+    float *panel = panel_buffer((size_t)(n1 - n0) * (size_t)k + st_floats);
+    if (!panel) return -1;
+    float *st = panel + (size_t)(n1 - n0) * (size_t)k;
+    J->decode(w, n0, n1 - n0, panel);
+    for (int m0 = 0; m0 < J->m; m0 += mb) {
+        int m1 = m0 + mb < J->m ? m0 + mb : J->m;
+        for (long k0 = 0; k0 < k; k0 += PANEL_KC) {
+            long k1 = k0 + PANEL_KC < k ? k0 + PANEL_KC : k;
+            for (int n = n0; n < n1; n += CPU_NR) {
+                int nr = n1 - n < CPU_NR ? n1 - n : CPU_NR;
+                for (int r = m0; r < m1; r += CPU_MR) {
+                    int mr = m1 - r < CPU_MR ? m1 - r : CPU_MR;
+                    float *ts = st + ((size_t)((n - n0) / CPU_NR) * mt + (size_t)(r - m0) / CPU_MR) * CPU_MR * CPU_NR * 16;
+                    J->panel_tile(J->x + (long)r * k, k, mr, panel + (long)(n - n0) * k, k, nr, k0, k1, ts, k0 == 0);
+                }
+            }
+        }
+        for (int n = n0; n < n1; n += CPU_NR) {
+            int nr = n1 - n < CPU_NR ? n1 - n : CPU_NR;
+            for (int r = m0; r < m1; r += CPU_MR) {
+                int mr = m1 - r < CPU_MR ? m1 - r : CPU_MR;
+                const float *ts = st + ((size_t)((n - n0) / CPU_NR) * mt + (size_t)(r - m0) / CPU_MR) * CPU_MR * CPU_NR * 16;
+                for (int i = 0; i < mr; i++)
+                    for (int j = 0; j < nr; j++)
+                        J->y[(long)(r + i) * w->n + n + j] = cpu_reduce16(ts + (i * CPU_NR + j) * 16);
+            }
+        }
+    }
+    return 0;
+}
+
 static void lin_task(void *ctx, int task, int n_tasks) {
     (void)n_tasks;
     const lin_job *J = ctx;
@@ -68,30 +113,14 @@ static void lin_task(void *ctx, int task, int n_tasks) {
     int k = w->k, n0 = task * TASK_ROWS, n1 = n0 + TASK_ROWS < w->n ? n0 + TASK_ROWS : w->n;
     int mb = (int)(XBLOCK_BYTES / ((long)k * 4));
     mb = mb < CPU_MR ? CPU_MR : mb - mb % CPU_MR;
-    /* many rows: the task's weights are decoded once into an fp32 panel (in
-       slot layout, so the F32 tile gives the same bits) that stays in L2 */
-    float *panel = NULL;
-    ld_weight pw = {.fmt = LD_WF_F32, .n = n1 - n0, .k = k};
-    const ld_weight *tw = w;
-    cpu_tile_fn tile = J->tile;
-    int base = 0;
-    if (J->m >= PANEL_MIN_ROWS && w->fmt != LD_WF_F32) {
-        panel = panel_buffer((size_t)(n1 - n0) * (size_t)k);
-        if (panel) {
-            J->decode(w, n0, n1 - n0, panel);
-            pw.data = panel;
-            tw = &pw;
-            tile = J->f32_tile;
-            base = n0;
-        }
-    }
+    if (J->m >= PANEL_MIN_ROWS && w->fmt != LD_WF_F32 && panel_task(J, n0, n1, mb) == 0) return;
     for (int m0 = 0; m0 < J->m; m0 += mb) {
         int m1 = m0 + mb < J->m ? m0 + mb : J->m;
         for (int n = n0; n < n1; n += CPU_NR) {
             int nr = n1 - n < CPU_NR ? n1 - n : CPU_NR;
             for (int r = m0; r < m1; r += CPU_MR) {
                 int mr = m1 - r < CPU_MR ? m1 - r : CPU_MR;
-                tile(J->x + (long)r * k, k, mr, tw, n - base, nr, J->y + (long)r * w->n + n, w->n);
+                J->tile(J->x + (long)r * k, k, mr, w, n, nr, J->y + (long)r * w->n + n, w->n);
             }
         }
     }
@@ -107,8 +136,8 @@ static void permute_rows(ld_wfmt fmt, const float *x, int m, int k, float *xp) {
 
 void cpu_run_tiles(const ld_weight *w, const float *x, int m, float *y) {
     const cpu_kernels *K = cpu_active();
-    lin_job J = {.w = w, .x = x, .m = m, .y = y, .tile = K->tile[w->fmt], .f32_tile = K->tile[LD_WF_F32],
-                 .decode = K->decode[w->fmt]};
+    lin_job J = {.w = w, .x = x, .m = m, .y = y, .tile = K->tile[w->fmt], .decode = K->decode[w->fmt],
+                 .panel_tile = K->panel_tile};
     ld_threadpool_run(cpu_pool(), (w->n + TASK_ROWS - 1) / TASK_ROWS, lin_task, &J);
 }
 

@@ -36,4 +36,17 @@ static void decode(const ld_weight *w, int n0, int nr, float *panel) {
             for (int i = 0; i < 16; i++) panel[(long)j * w->k + 16 * s + i] = weight(w, n0 + j, cpu_elem(w->fmt, s, i));
 }
 
-const cpu_kernels cpu_kernels_scalar = {"scalar", {tile, tile, tile, tile, tile}, {decode, decode, decode, decode, decode}};
+static void panel_tile(const float *x, long ldx, int mr, const float *panel, long ldp, int nr, long k0, long k1,
+                       float *st, int first) {
+    for (int r = 0; r < mr; r++)
+        for (int j = 0; j < nr; j++) {
+            float *acc = st + (r * CPU_NR + j) * 16;
+            if (first)
+                for (int i = 0; i < 16; i++) acc[i] = 0;
+            for (long k = k0; k < k1; k += 16)
+                for (int i = 0; i < 16; i++) acc[i] = fmaf(x[r * ldx + k + i], panel[j * ldp + k + i], acc[i]);
+        }
+}
+
+const cpu_kernels cpu_kernels_scalar = {
+    "scalar", {tile, tile, tile, tile, tile}, {decode, decode, decode, decode, decode}, panel_tile};

@@ -86,6 +86,46 @@ DEFINE_DECODE(decode_bf16, dec_bf16, 0, 2)
 DEFINE_DECODE(decode_fp8, dec_fp8, 1, 2)
 DEFINE_DECODE(decode_fp4, dec_fp4, 0, 4)
 
+/* Panel tile on a k range, accumulators carried in st between ranges. */
+#define PANEL_FIXED(MR, NR)                                                                       \
+    do {                                                                                          \
+        v16 acc[MR][NR];                                                                          \
+        _Pragma("GCC unroll 4") for (int r = 0; r < MR; r++)                                      \
+            _Pragma("GCC unroll 4") for (int j = 0; j < NR; j++)                                  \
+                acc[r][j] = first ? V_ZERO() : V_LOAD(st + (r * CPU_NR + j) * 16);                \
+        for (long k = k0; k < k1; k += 32) {                                                      \
+            _Pragma("GCC unroll 4") for (int j = 0; j < NR; j++) {                                \
+                v16 w0 = V_LOAD(panel + j * ldp + k), w1 = V_LOAD(panel + j * ldp + k + 16);       \
+                _Pragma("GCC unroll 4") for (int r = 0; r < MR; r++)                              \
+                    acc[r][j] = V_FMA(V_LOAD(x + r * ldx + k), w0, acc[r][j]);                    \
+                _Pragma("GCC unroll 4") for (int r = 0; r < MR; r++)                              \
+                    acc[r][j] = V_FMA(V_LOAD(x + r * ldx + k + 16), w1, acc[r][j]);               \
+            }                                                                                     \
+        }                                                                                         \
+        for (int r = 0; r < MR; r++)                                                              \
+            for (int j = 0; j < NR; j++) V_STORE(st + (r * CPU_NR + j) * 16, acc[r][j]);          \
+    } while (0)
+
+static void panel_tile(const float *x, long ldx, int mr, const float *panel, long ldp, int nr, long k0, long k1,
+                       float *st, int first) {
+    if (mr == 4 && nr == 4) PANEL_FIXED(4, 4);
+    else if (mr == 3 && nr == 4) PANEL_FIXED(3, 4);
+    else if (mr == 2 && nr == 4) PANEL_FIXED(2, 4);
+    else if (mr == 1 && nr == 4) PANEL_FIXED(1, 4);
+    else {
+        const float *x0 = x, *p0 = panel;
+        float *s0 = st;
+        for (int rr = 0; rr < mr; rr++)
+            for (int jj = 0; jj < nr; jj++) {
+                x = x0 + rr * ldx;
+                panel = p0 + jj * ldp;
+                st = s0 + (rr * CPU_NR + jj) * 16;
+                PANEL_FIXED(1, 1);
+            }
+    }
+}
+
 const cpu_kernels KERNELS_VAR = {KERNELS_NAME,
                                  {tile_f32, tile_bf16, tile_fp8, tile_fp8, tile_fp4},
-                                 {decode_f32, decode_bf16, decode_fp8, decode_fp8, decode_fp4}};
+                                 {decode_f32, decode_bf16, decode_fp8, decode_fp8, decode_fp4},
+                                 panel_tile};
