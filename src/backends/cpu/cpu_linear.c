@@ -30,6 +30,13 @@ typedef struct {
  * panel beats decoding them again in every tile. */
 #define PANEL_MIN_ROWS 8
 
+/* Activation and panel buffers start on a cache line, and rows are
+ * multiples of 64 bytes, so no 64-byte vector load splits across lines. */
+static float *cpu_alloc(size_t floats) {
+    size_t bytes = (sizeof(float) * (floats ? floats : 1) + 63) & ~(size_t)63;
+    return aligned_alloc(64, bytes);
+}
+
 /* One panel buffer per thread, kept between calls (it is about 1 MB) and
  * freed by the key destructor when a pool thread exits. */
 typedef struct {
@@ -56,7 +63,7 @@ static float *panel_buffer(size_t floats) {
     }
     if (floats > b->cap) {
         free(b->p);
-        b->p = malloc(sizeof(float) * floats);
+        b->p = cpu_alloc(floats);
         b->cap = b->p ? floats : 0;
     }
     return b->p;
@@ -175,7 +182,7 @@ static int permuted(ld_wfmt fmt) { return fmt == LD_WF_BF16 || fmt == LD_WF_FP4;
 
 void cpu_linear(const ld_weight *w, const ld_bf16 *x, int m, ld_bf16 *y) {
     long nx = (long)m * w->k, ny = (long)m * w->n;
-    float *xf = malloc(sizeof(float) * (size_t)(2 * nx + ny));
+    float *xf = cpu_alloc((size_t)(2 * nx + ny));
     if (!xf) abort(); /* scratch of a few MB; the interface has no failure path */
     float *xp = xf + nx, *yf = xp + nx;
     if (w->fmt == LD_WF_FP8 || w->fmt == LD_WF_FP4) cpu_quant_rows(x, m, w->k, xf);
@@ -192,7 +199,7 @@ void cpu_linear_f32(const ld_weight *w, const float *x, int m, float *y) {
         cpu_run_tiles(w, x, m, y);
         return;
     }
-    float *xp = malloc(sizeof(float) * (size_t)m * w->k);
+    float *xp = cpu_alloc((size_t)m * w->k);
     if (!xp) abort();
     permute_rows(w->fmt, x, m, w->k, xp);
     cpu_run_tiles(w, xp, m, y);

@@ -53,7 +53,7 @@ static void attn_task(void *ctx, int task, int n_tasks) {
 
 void cpu_sparse_attn(const ld_bf16 *q, int h, int d, const ld_bf16 *const *kv, int n, const float *sink, float scale,
                      ld_bf16 *out) {
-    float *kbuf = malloc(sizeof(float) * (size_t)(n ? n : 1) * d);
+    float *kbuf = aligned_alloc(64, (sizeof(float) * (size_t)(n ? n : 1) * d + 63) & ~(size_t)63);
     const float **kf = malloc(sizeof(*kf) * (size_t)(n ? n : 1));
     if (!kbuf || !kf) abort();
     for (int j = 0; j < n; j++) {
@@ -87,7 +87,7 @@ static void idx_task(void *ctx, int task, int n_tasks) {
 }
 
 void cpu_indexer_scores(const ld_bf16 *q, const ld_bf16 *w, int h, int d, const ld_bf16 *keys, int n, float *out) {
-    float *qf = malloc(sizeof(float) * (size_t)(h * d + h));
+    float *qf = aligned_alloc(64, (sizeof(float) * (size_t)(h * d + h) + 63) & ~(size_t)63);
     if (!qf) abort();
     float *wf = qf + (long)h * d;
     for (long i = 0; i < (long)h * d; i++) qf[i] = ld_bf16_to_f32(q[i]);
@@ -124,7 +124,8 @@ void cpu_hc_post(const ld_bf16 *x, const ld_bf16 *res, const float *post, const 
 
 /* mix[r][j] = dot(h_r, fn_j) * rsqrt(mean(h_r^2) + eps), dots in the canonical order */
 static float *hc_mixes(const ld_bf16 *h, const float *fn, int m, int len, int nmix, float norm_eps) {
-    float *xf = malloc(sizeof(float) * (size_t)m * len), *mix = malloc(sizeof(float) * (size_t)m * nmix);
+    float *xf = aligned_alloc(64, (sizeof(float) * (size_t)m * len + 63) & ~(size_t)63);
+    float *mix = malloc(sizeof(float) * (size_t)m * nmix);
     if (!xf || !mix) abort();
     for (long i = 0; i < (long)m * len; i++) xf[i] = ld_bf16_to_f32(h[i]);
     ld_weight w = {.fmt = LD_WF_F32, .n = nmix, .k = len, .data = fn};

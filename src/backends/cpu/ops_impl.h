@@ -27,7 +27,7 @@ static inline void OPS(widen)(const ld_bf16 *x, int n, float *y) {
  * (kf[j], NULL = empty slot). Online softmax in blocks of 64 like the
  * reference; probabilities are rounded to bf16 for the PV sum. */
 void OPS(cpu_attn_head)(const ld_bf16 *q, int d, const float *const *kf, int n, float sink, float scale, ld_bf16 *out) {
-    float qf[4096], acc[4096], blk[4096], s[64];
+    _Alignas(64) float qf[4096], acc[4096], blk[4096], s[64];
     OPS(widen)(q, d, qf);
     memset(acc, 0, sizeof(float) * (size_t)d);
     float m = -INFINITY, l = 0;
@@ -61,7 +61,7 @@ void OPS(cpu_attn_head)(const ld_bf16 *q, int d, const float *const *kf, int n, 
 /* Indexer scores of keys [i0, i1): out[i] = bf16(sum_h bf16(relu(bf16(q_h.k_i)) * w_h)). */
 void OPS(cpu_index_scores)(const float *qf, const float *wf, int h, int d, const ld_bf16 *keys, int i0, int i1,
                            float *out) {
-    float kf[4096];
+    _Alignas(64) float kf[4096];
     for (int i = i0; i < i1; i++) {
         OPS(widen)(keys + (long)i * d, d, kf);
         float tot = 0;
@@ -79,7 +79,7 @@ void OPS(cpu_index_scores)(const float *qf, const float *wf, int h, int d, const
 void OPS(cpu_hc_post_rows)(const ld_bf16 *x, const ld_bf16 *res, const float *post, const float *comb, int r0, int r1,
                            int d, int hc, ld_bf16 *out) {
     enum { CH = 512 };
-    float xf[CH], rf[16][CH];
+    _Alignas(64) float xf[CH], rf[16][CH];
     for (int r = r0; r < r1; r++) {
         const float *c = comb + (long)r * hc * hc;
         for (int c0 = 0; c0 < d; c0 += CH) {
