@@ -20,12 +20,18 @@ static void fp8_row_dequant(const ld_weight *w, int r, float *out) {
     for (int i = 0; i < w->k; i++) out[i] = ld_fp8_to_f32(q[i]) * ld_e8m0_to_f32(s[i / 128]);
 }
 
+/* The reference activation quantization of one row: e4m3 codes and one
+ * E8M0 scale per 128-block. */
+static void quant_row(const float *x, int k, uint8_t *codes, float *sa) {
+    for (int b = 0; b < k / 128; b++) sa[b] = ld_quant_fp8_block(x + b * 128, 128, codes + b * 128);
+}
+
 static void linear_fp8(const ld_weight *w, const float *xf, int m, ld_bf16 *y) {
     int k = w->k, nb = k / 128;
     uint8_t *codes = malloc((size_t)k);
     float *sa = malloc(sizeof(float) * (size_t)nb);
     for (int r = 0; r < m; r++) {
-        for (int b = 0; b < nb; b++) sa[b] = ld_quant_fp8_block(xf + (long)r * k + b * 128, 128, codes + b * 128);
+        quant_row(xf + (long)r * k, k, codes, sa);
         for (int o = 0; o < w->n; o++) {
             const uint8_t *wq = (const uint8_t *)w->data + (long)o * k;
             const uint8_t *ws = w->scale + (long)(o / 128) * w->scale_cols;
@@ -48,7 +54,7 @@ static void linear_fp4(const ld_weight *w, const float *xf, int m, ld_bf16 *y) {
     uint8_t *codes = malloc((size_t)k);
     float *sa = malloc(sizeof(float) * (size_t)nb);
     for (int r = 0; r < m; r++) {
-        for (int b = 0; b < nb; b++) sa[b] = ld_quant_fp8_block(xf + (long)r * k + b * 128, 128, codes + b * 128);
+        quant_row(xf + (long)r * k, k, codes, sa);
         for (int o = 0; o < w->n; o++) {
             const uint8_t *wq = (const uint8_t *)w->data + (long)o * (k / 2);
             const uint8_t *ws = w->scale + (long)o * w->scale_cols;
