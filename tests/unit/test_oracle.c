@@ -116,6 +116,24 @@ static void run_case(const char *dir) {
     CHECK(greedy_bad < 0, "%s: greedy token %d differs", dir, greedy_bad);
     printf("%s: prefill %d tokens, %d forced rows, %d greedy tokens, %ld debug dumps compared\n", dir, np, nf, ng,
            dc.compared);
+
+    /* the same through the CLI contract external harnesses use */
+    const char *bin = getenv("LADDER_BIN"), *tmp = test_tmp_dir();
+    if (bin && tmp) {
+        char cmd[16384], out[4200];
+        snprintf(out, sizeof out, "%s/oracle-logits.f32", tmp);
+        snprintf(cmd, sizeof cmd, "'%s' logits -m '%s' --prompt-ids '%s/golden/prompt_ids.i32' --forced-ids '%s/golden/forced_ids.i32' --backend ref -o '%s'",
+                 bin, dir, dir, dir, out);
+        CHECK(test_run(cmd, NULL) == 0, "ladder logits failed on %s", dir);
+        size_t sz = 0;
+        float *rows = test_read_file(out, &sz);
+        CHECK(rows && sz == sizeof(float) * (size_t)V * (size_t)(nf + 1), "%s: ladder logits wrote %zu bytes", dir, sz);
+        if (rows && sz == sizeof(float) * (size_t)V * (size_t)(nf + 1)) {
+            CHECK(!memcmp(rows, gp, sizeof(float) * (size_t)V), "%s: CLI prefill row differs from golden", dir);
+            CHECK(!memcmp(rows + V, gd, sizeof(float) * (size_t)V * (size_t)nf), "%s: CLI forced rows differ from golden", dir);
+        }
+        free(rows);
+    }
     ld_session_free(&s);
     free(lg);
 out:
