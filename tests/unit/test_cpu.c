@@ -158,7 +158,7 @@ static void model_checks(void) {
     if (ld_model_load(dir, &ld_backend_cpu_ops, &m)) { CHECK(0, "load: %s", ld_last_error()); return; }
     int V = m.cfg.vocab_size, N = 90, toks[90];
     for (int i = 0; i < N; i++) toks[i] = i ? 2 + (i * 131) % (V - 2) : 0;
-    float *a = malloc(sizeof(float) * (size_t)V), *b = malloc(sizeof(float) * (size_t)V * 4);
+    float *a = malloc(sizeof(float) * (size_t)V), *b = malloc(sizeof(float) * (size_t)V * 8);
     ld_session s;
     /* reference run: 2 threads, one-shot prefill */
     ld_cpu_configure(NULL, 2);
@@ -183,20 +183,25 @@ static void model_checks(void) {
         ld_session_free(&s);
     }
 
-    /* the same sequence inside a batch of 4 */
+    /* the same sequence inside a batch of 8 (position 5 of the batch) */
     ld_cpu_configure(NULL, 2);
-    ld_session ss[4];
-    for (int i = 0; i < 4; i++) ld_session_init(&ss[i], &m);
-    for (int i = 0; i < 4; i++) CHECK(ld_session_eval(&ss[i], toks + i, 30, b) == 0, "prefill %d", i);
+    ld_session ss[8];
+    for (int i = 0; i < 8; i++) ld_session_init(&ss[i], &m);
+    for (int i = 0; i < 8; i++) CHECK(ld_session_eval(&ss[i], i == 0 ? toks : toks + 20 + i, i == 0 ? 30 : 10 + i, b) == 0, "prefill %d", i);
     for (int t = 30; t < N; t++) {
-        ld_session *bs[4] = {&ss[3], &ss[1], &ss[0], &ss[2]};
-        int ti[4] = {(t * 7) % V, t % V, toks[t], 5};
-        const int *bi[4] = {&ti[0], &ti[1], &ti[2], &ti[3]};
-        int bn[4] = {1, 1, 1, 1};
-        CHECK(ld_batch_eval(bs, bi, bn, 4, b) == 0, "batch: %s", ld_last_error());
+        ld_session *bs[8] = {&ss[3], &ss[1], &ss[7], &ss[4], &ss[6], &ss[0], &ss[2], &ss[5]};
+        int ti[8];
+        const int *bi[8];
+        int bn[8];
+        for (int i = 0; i < 8; i++) {
+            ti[i] = bs[i] == &ss[0] ? toks[t] : (t * 7 + 13 * i) % V;
+            bi[i] = &ti[i];
+            bn[i] = 1;
+        }
+        CHECK(ld_batch_eval(bs, bi, bn, 8, b) == 0, "batch: %s", ld_last_error());
     }
-    CHECK(!memcmp(a, b + 2 * V, sizeof(float) * (size_t)V), "sequence in a batch of 4 differs from alone");
-    for (int i = 0; i < 4; i++) ld_session_free(&ss[i]);
+    CHECK(!memcmp(a, b + 5 * V, sizeof(float) * (size_t)V), "sequence in a batch of 8 differs from alone");
+    for (int i = 0; i < 8; i++) ld_session_free(&ss[i]);
     free(a);
     free(b);
     ld_model_free(&m);
