@@ -13,29 +13,20 @@
 #include "core/error.h"
 #include "model/layers.h"
 
-double ld_weight_bytes(const ld_weight *w) {
-    double nk = (double)w->n * w->k;
-    switch (w->fmt) {
-    case LD_WF_F32: return 4 * nk;
-    case LD_WF_BF16: return 2 * nk;
-    case LD_WF_FP4: return nk / 2 + (double)w->n * w->scale_cols;
-    default: return nk + (double)((w->n + 127) / 128) * w->scale_cols;
-    }
+
+static void count_linear(const ld_call *c, const ld_weight *w, int rows) {
+    if (!c->m->traffic) return;
+    c->m->traffic->macs += (double)rows * w->n * w->k;
+    c->m->traffic->weight_bytes += ld_weight_bytes(w);
 }
 
 void ld_linear(const ld_call *c, const ld_weight *w, const ld_bf16 *x, int rows, ld_bf16 *y) {
-    if (c->m->traffic) {
-        c->m->traffic->macs += (double)rows * w->n * w->k;
-        c->m->traffic->weight_bytes += ld_weight_bytes(w);
-    }
+    count_linear(c, w, rows);
     c->m->ops->linear(w, x, rows, y);
 }
 
 void ld_linear_f32(const ld_call *c, const ld_weight *w, const float *x, int rows, float *y) {
-    if (c->m->traffic) {
-        c->m->traffic->macs += (double)rows * w->n * w->k;
-        c->m->traffic->weight_bytes += ld_weight_bytes(w);
-    }
+    count_linear(c, w, rows);
     c->m->ops->linear_f32(w, x, rows, y);
 }
 

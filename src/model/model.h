@@ -94,7 +94,8 @@ void ld_model_free(ld_model *m);
 /* Bytes a weight occupies in the checkpoint (data + scales). */
 double ld_weight_bytes(const ld_weight *w);
 
-/* Parameter counts and bytes of the checkpoint, by dtype. */
+/* cos/sin of the RoPE angles at position pos: yarn = 1 for compressed
+ * layers (compress_rope_theta + YaRN), 0 for window-only layers. */
 void ld_model_rope_cos_sin(const ld_model *m, int yarn, long pos, float *cos, float *sin);
 
 #endif

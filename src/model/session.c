@@ -72,16 +72,3 @@ void ld_session_reset(ld_session *s) {
     s->pos = 0;
     s->calls = 0;
 }
-
-size_t ld_session_cache_bytes(const ld_session *s) {
-    const ld_config *c = &s->m->cfg;
-    size_t b = 0;
-    for (int l = 0; l < c->n_layers; l++) {
-        int r = c->compress_ratios[l], k = r == 4 ? 2 : 1;
-        b += (size_t)c->window * c->head_dim * sizeof(ld_bf16);
-        if (r) b += (size_t)s->lc[l].comp.cap * c->head_dim * sizeof(ld_bf16) + 2 * sizeof(float) * k * r * k * c->head_dim;
-        if (r == 4)
-            b += (size_t)s->lc[l].icomp.cap * c->index_head_dim * sizeof(ld_bf16) + 2 * sizeof(float) * 8 * 2 * c->index_head_dim;
-    }
-    return b;
-}
