@@ -10,10 +10,10 @@
  * The element order within a slot is chosen per weight format so that the
  * vector decode is cheapest (and an ARM port can reuse it):
  *   F32, FP8:  slot s lane i = element 16s + i
- *   BF16:      groups of 32: slot 2g+c, lane i = element 32g + 2i + c
- *              (even/odd halves of a 32-bit pair: one shift or mask each)
- *   FP4:       groups of 64: slot 4g+c, lane i = element 64g + 4i + c
- *              (lane i owns the four nibbles of bytes 2i, 2i+1)
+ *   BF16, FP4: groups of 32: slot 2g+c, lane i = element 32g + 2i + c
+ *              (BF16: even/odd halves of a 32-bit pair, one shift or mask
+ *              each; FP4: lane i owns byte i of a 32-group, low nibble then
+ *              high, and the group's one scale can scale the decode table)
  * The driver stores activations already permuted this way, so kernels only
  * permute the weights they decode.
  *
@@ -26,8 +26,9 @@
  * deterministic.
  *
  * Micro-kernel contract (one per ISA and weight format): computes an
- * mr x nr tile y[r*ldy + j] = dot(xp[r*ldx ...], W row n0+j) for r < mr <= 4,
- * j < nr <= 4, k = w->k (a multiple of 64 for FP4, 32 otherwise); xp is the
+ * mr x nr tile y[r*ldy + j] = dot(xp[r*ldx ...], W row n0+j) for r < mr <= 4
+ * or mr == 8 (CPU_MR_TALL),
+ * j < nr <= 4, k = w->k (a multiple of 32); xp is the
  * permuted fp32 activation rows. */
 #ifndef LADDER_BACKENDS_CPU_H
 #define LADDER_BACKENDS_CPU_H
@@ -36,6 +37,7 @@
 
 #define CPU_MR 4
 #define CPU_NR 4
+#define CPU_MR_TALL 8 /* taller direct tiles: batched decode */
 
 typedef void (*cpu_tile_fn)(const float *x, long ldx, int mr, const ld_weight *w, int n0, int nr, float *y, long ldy);
 
@@ -68,8 +70,7 @@ void cpu_tables_init(void);
 
 /* Element of the k range that slot s, lane i consumes (see above). */
 static inline long cpu_elem(ld_wfmt fmt, long s, int i) {
-    if (fmt == LD_WF_BF16) return 32 * (s / 2) + 2 * i + s % 2;
-    if (fmt == LD_WF_FP4) return 64 * (s / 4) + 4 * i + s % 4;
+    if (fmt == LD_WF_BF16 || fmt == LD_WF_FP4) return 32 * (s / 2) + 2 * i + s % 2;
     return 16 * s + i;
 }
 

@@ -120,14 +120,14 @@ static void lin_task(void *ctx, int task, int n_tasks) {
     const ld_weight *w = J->w;
     int k = w->k, n0 = task * TASK_ROWS, n1 = n0 + TASK_ROWS < w->n ? n0 + TASK_ROWS : w->n;
     int mb = (int)(XBLOCK_BYTES / ((long)k * 4));
-    mb = mb < CPU_MR ? CPU_MR : mb - mb % CPU_MR;
+    mb = mb < CPU_MR_TALL ? CPU_MR_TALL : mb - mb % CPU_MR;
     if (J->m >= panel_min_rows(w->fmt) && w->fmt != LD_WF_F32 && panel_task(J, n0, n1, mb) == 0) return;
     for (int m0 = 0; m0 < J->m; m0 += mb) {
         int m1 = m0 + mb < J->m ? m0 + mb : J->m;
         for (int n = n0; n < n1; n += CPU_NR) {
-            int nr = n1 - n < CPU_NR ? n1 - n : CPU_NR;
-            for (int r = m0; r < m1; r += CPU_MR) {
-                int mr = m1 - r < CPU_MR ? m1 - r : CPU_MR;
+            int nr = n1 - n < CPU_NR ? n1 - n : CPU_NR, mr;
+            for (int r = m0; r < m1; r += mr) {
+                mr = m1 - r >= CPU_MR_TALL ? CPU_MR_TALL : m1 - r < CPU_MR ? m1 - r : CPU_MR;
                 J->tile(J->x + (long)r * k, k, mr, w, n, nr, J->y + (long)r * w->n + n, w->n);
             }
         }

@@ -1,7 +1,7 @@
 /* AVX2 + FMA + F16C micro-kernels: the 16 canonical lanes as two 8-lane
  * halves (lo = lanes 0-7, hi = lanes 8-15), same slot layout as cpu.h, so the
  * bits equal the other paths. FP4 decodes through an 8-entry magnitude
- * permute plus the sign bit. */
+ * permute (scaled per 32-group) plus the sign bit. */
 #include <immintrin.h>
 
 #include "backends/cpu/cpu.h"
@@ -20,19 +20,22 @@ static inline void V_STORE(float *p, v16 v) {
     _mm256_storeu_ps(p + 8, v.hi);
 }
 
-#define DECODER(name) static inline __attribute__((always_inline)) void name(const ld_weight *w, int n, long k, v16 *v)
+/* p: the weight row's bytes for this group; s: the row's FP4 scales, k the
+ * group's first element (FP4 only) */
+#define DECODER(name) static inline __attribute__((always_inline)) void name(const uint8_t *p, const uint8_t *s, size_t k, v16 *v)
 
 DECODER(dec_f32) {
-    const float *p = (const float *)w->data + (long)n * w->k + k;
+    (void)s, (void)k;
+    const float *f = (const float *)p;
     for (int g = 0; g < 2; g++) {
-        v[g].lo = _mm256_loadu_ps(p + 16 * g);
-        v[g].hi = _mm256_loadu_ps(p + 16 * g + 8);
+        v[g].lo = _mm256_loadu_ps(f + 16 * g);
+        v[g].hi = _mm256_loadu_ps(f + 16 * g + 8);
     }
 }
 
 DECODER(dec_bf16) {
-    const ld_bf16 *p = (const ld_bf16 *)w->data + (long)n * w->k + k;
-    __m256i a = _mm256_loadu_si256((const __m256i *)p), b = _mm256_loadu_si256((const __m256i *)(p + 16));
+    (void)s, (void)k;
+    __m256i a = _mm256_loadu_si256((const __m256i *)p), b = _mm256_loadu_si256((const __m256i *)(p + 32));
     const __m256i hi16 = _mm256_set1_epi32((int)0xffff0000u);
     v[0].lo = _mm256_castsi256_ps(_mm256_slli_epi32(a, 16));
     v[0].hi = _mm256_castsi256_ps(_mm256_slli_epi32(b, 16));
@@ -46,33 +49,30 @@ static inline __m256 fp8x8(const uint8_t *q) {
 }
 
 DECODER(dec_fp8) {
-    const uint8_t *q = (const uint8_t *)w->data + (long)n * w->k + k;
+    (void)s, (void)k;
     for (int g = 0; g < 2; g++) {
-        v[g].lo = fp8x8(q + 16 * g);
-        v[g].hi = fp8x8(q + 16 * g + 8);
+        v[g].lo = fp8x8(p + 16 * g);
+        v[g].hi = fp8x8(p + 16 * g + 8);
     }
 }
 
-static inline __m256 fp4x8(__m256i idx, __m256 s) {
-    const __m256 mag = _mm256_setr_ps(0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f);
-    idx = _mm256_and_si256(idx, _mm256_set1_epi32(15));
+/* 8 fp4 values, one per byte of idx (low or high nibble, per shift),
+ * from the 8-entry magnitude table already scaled, plus the sign bit. */
+static inline __m256 fp4x8(__m256i idx, __m256 mag) {
     __m256 v = _mm256_permutevar8x32_ps(mag, idx); /* uses the low 3 bits */
     __m256i sign = _mm256_slli_epi32(_mm256_and_si256(idx, _mm256_set1_epi32(8)), 28);
-    return _mm256_mul_ps(_mm256_xor_ps(v, _mm256_castsi256_ps(sign)), s);
+    return _mm256_xor_ps(v, _mm256_castsi256_ps(sign));
 }
 
 DECODER(dec_fp4) {
-    const uint8_t *q = (const uint8_t *)w->data + (long)n * (w->k / 2) + k / 2;
-    const uint8_t *sc = w->scale + (long)n * w->scale_cols + k / 32;
-    __m256i dl = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)q));
-    __m256i dh = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(q + 16)));
-    __m256 sl = _mm256_set1_ps(cpu_e8m0[sc[0]]), sh = _mm256_set1_ps(cpu_e8m0[sc[1]]);
-    const int sh4[4] = {0, 4, 16, 20};
-    for (int c = 0; c < 4; c++) {
-        __m128i cnt = _mm_cvtsi32_si128(sh4[c]);
-        v[c].lo = fp4x8(_mm256_srl_epi32(dl, cnt), sl);
-        v[c].hi = fp4x8(_mm256_srl_epi32(dh, cnt), sh);
-    }
+    __m256 mag = _mm256_mul_ps(_mm256_setr_ps(0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f),
+                               _mm256_set1_ps(cpu_e8m0[s[k / 32]]));
+    __m256i dl = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p));
+    __m256i dh = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(p + 8)));
+    v[0].lo = fp4x8(dl, mag);
+    v[0].hi = fp4x8(dh, mag);
+    v[1].lo = fp4x8(_mm256_srli_epi32(dl, 4), mag);
+    v[1].hi = fp4x8(_mm256_srli_epi32(dh, 4), mag);
 }
 
 #define KERNELS_VAR cpu_kernels_avx2

@@ -2,8 +2,8 @@
  * Each format decodes a whole group of slots at once (cpu.h): FP8 32 values
  * through fp16 (e4m3 bits shifted into fp16 position give value * 2^-8,
  * exact incl. subnormals; the 2^8 joins the block scale applied to x), BF16
- * 32 values as the even/odd halves of 32-bit pairs, FP4 64 values through a
- * 16-entry permute table indexed by the nibbles of 16 dwords. */
+ * 32 values as the even/odd halves of 32-bit pairs, FP4 32 values (one scale
+ * group) through a scaled 16-entry permute table indexed by nibbles. */
 #include <immintrin.h>
 
 #include "backends/cpu/cpu.h"
@@ -17,22 +17,26 @@ typedef __m512 v16;
 #define V_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
 #define V_STORE(p, v) _mm512_storeu_ps(p, v)
 
-#define DECODER(name) static inline __attribute__((always_inline)) void name(const ld_weight *w, int n, long k, v16 *v)
+/* p: the weight row's bytes for this group; s: the row's FP4 scales, k the
+ * group's first element (FP4 only) */
+#define DECODER(name) static inline __attribute__((always_inline)) void name(const uint8_t *p, const uint8_t *s, size_t k, v16 *v)
 
 DECODER(dec_f32) {
-    const float *p = (const float *)w->data + (long)n * w->k + k;
-    v[0] = _mm512_loadu_ps(p);
-    v[1] = _mm512_loadu_ps(p + 16);
+    (void)s, (void)k;
+    v[0] = _mm512_loadu_ps((const float *)p);
+    v[1] = _mm512_loadu_ps((const float *)p + 16);
 }
 
 DECODER(dec_bf16) {
-    __m512i b = _mm512_loadu_si512((const void *)((const ld_bf16 *)w->data + (long)n * w->k + k));
+    (void)s, (void)k;
+    __m512i b = _mm512_loadu_si512((const void *)p);
     v[0] = _mm512_castsi512_ps(_mm512_slli_epi32(b, 16));
     v[1] = _mm512_castsi512_ps(_mm512_and_si512(b, _mm512_set1_epi32((int)0xffff0000u)));
 }
 
 DECODER(dec_fp8) {
-    __m512i b = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)((const uint8_t *)w->data + (long)n * w->k + k)));
+    (void)s, (void)k;
+    __m512i b = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)p));
     __m512i t = _mm512_slli_epi16(b, 7); /* sign lands on bit 14; adding bit 14 to itself carries it to 15 */
     __m512i h = _mm512_add_epi16(t, _mm512_and_si512(t, _mm512_set1_epi16(0x4000)));
     v[0] = _mm512_cvtph_ps(_mm512_castsi512_si256(h));
@@ -40,18 +44,15 @@ DECODER(dec_fp8) {
 }
 
 DECODER(dec_fp4) {
-    const uint8_t *q = (const uint8_t *)w->data + (long)n * (w->k / 2) + k / 2;
-    const uint8_t *sc = w->scale + (long)n * w->scale_cols + k / 32;
-    /* dword i = bytes 2i, 2i+1 = the nibbles of elements 4i..4i+3 */
-    __m512i d = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)q));
-    const __m512 tab = _mm512_setr_ps(0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f, -0.0f, -0.5f, -1.0f, -1.5f,
-                                      -2.0f, -3.0f, -4.0f, -6.0f);
-    /* lanes 0-7 hold elements of the first 32-group, lanes 8-15 of the second */
-    __m512 s = _mm512_insertf32x8(_mm512_set1_ps(cpu_e8m0[sc[0]]), _mm256_set1_ps(cpu_e8m0[sc[1]]), 1);
-    v[0] = _mm512_mul_ps(_mm512_permutexvar_ps(d, tab), s);
-    v[1] = _mm512_mul_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(d, 4), tab), s);
-    v[2] = _mm512_mul_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(d, 16), tab), s);
-    v[3] = _mm512_mul_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(d, 20), tab), s);
+    /* one 32-group shares one scale, so it can scale the table (16 products,
+     * exact) instead of every decoded value */
+    const __m512 tab = _mm512_mul_ps(_mm512_setr_ps(0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f, -0.0f, -0.5f, -1.0f,
+                                                    -1.5f, -2.0f, -3.0f, -4.0f, -6.0f),
+                                     _mm512_set1_ps(cpu_e8m0[s[k / 32]]));
+    /* lane i = byte i: its low nibble is element 2i, its high one 2i+1 */
+    __m512i d = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p));
+    v[0] = _mm512_permutexvar_ps(d, tab);
+    v[1] = _mm512_permutexvar_ps(_mm512_srli_epi32(d, 4), tab);
 }
 
 #define KERNELS_VAR cpu_kernels_avx512

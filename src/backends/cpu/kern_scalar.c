@@ -19,7 +19,7 @@ static float weight(const ld_weight *w, int n, long e) {
 }
 
 static void tile(const float *x, long ldx, int mr, const ld_weight *w, int n0, int nr, float *y, long ldy) {
-    float acc[CPU_MR][CPU_NR][16] = {{{0}}};
+    float acc[CPU_MR_TALL][CPU_NR][16] = {{{0}}};
     for (long s = 0; s < w->k / 16; s++)
         for (int j = 0; j < nr; j++)
             for (int i = 0; i < 16; i++) {
