@@ -3,6 +3,7 @@
 #ifndef LADDER_MODEL_MODEL_H
 #define LADDER_MODEL_MODEL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "backends/backend.h"
@@ -83,12 +84,24 @@ typedef struct {
     ld_traffic *traffic;     /* NULL unless a benchmark is counting */
     void **owned;            /* aligned copies of misaligned small tensors */
     int n_owned;
+    int resident;            /* weights copied out of the file mapping (resident.h) */
 } ld_model;
 
 /* Opens the checkpoint directory, parses config.json (and
  * generation_config.json when present) and binds every tensor the config
  * implies, checking names, shapes and dtypes. */
 int ld_model_load(const char *dir, const ld_backend_ops *ops, ld_model *m);
+
+/* Where the weights live: the file mapping (no copy; the page cache may be
+ * shared), resident anonymous memory (faster streaming, one copy at load,
+ * see io/resident.h), or auto: resident when they fit in 3/4 of the memory
+ * the kernel reports available. ld_model_load() maps. */
+typedef enum { LD_LOAD_MMAP, LD_LOAD_RESIDENT, LD_LOAD_AUTO } ld_load_mode;
+typedef struct {
+    ld_load_mode mode;
+    void (*progress)(size_t done, size_t total); /* bytes copied so far; may be NULL */
+} ld_load_opts;
+int ld_model_load_opts(const char *dir, const ld_backend_ops *ops, const ld_load_opts *o, ld_model *m);
 void ld_model_free(ld_model *m);
 
 /* Bytes a weight occupies in the checkpoint (data + scales). */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "io/resident.h"
 #include "model/model.h"
 
 #define LD_PI 3.14159265358979323846
@@ -236,7 +237,56 @@ void ld_model_rope_cos_sin(const ld_model *m, int yarn, long pos, float *cs, flo
     }
 }
 
-int ld_model_load(const char *dir, const ld_backend_ops *ops, ld_model *m) {
+/* Binds every tensor the config implies; on failure the error is set and
+ * what was bound so far is left for unbind(). */
+static int bind_all(ld_model *m) {
+    ld_config *c = &m->cfg;
+    binder b = {.ck = &m->ck, .m = m};
+    m->embed = get(&b, LD_DT_BF16, c->vocab_size, c->dim, "embed.weight");
+    m->head = get_bf16(&b, c->vocab_size, c->dim, "head");
+    m->norm = get(&b, LD_DT_BF16, c->dim, -1, "norm.weight");
+    bind_hc(&b, c, "", "head", c->hc_mult, 1, &m->hc_head);
+    int nl = c->n_layers + c->n_mtp_layers;
+    m->layers = calloc((size_t)nl, sizeof *m->layers);
+    if (!m->layers) { ld_set_error("out of memory"); b.failed = 1; }
+    for (int l = 0; l < nl && !b.failed; l++) bind_layer(&b, c, l, &m->layers[l]);
+    m->inv_freq[0] = rope_inv_freq(c, 0);
+    m->inv_freq[1] = rope_inv_freq(c, 1);
+    if (!b.failed && (!m->inv_freq[0] || !m->inv_freq[1])) { ld_set_error("out of memory"); b.failed = 1; }
+    return b.failed ? -1 : 0;
+}
+
+/* Drops every binding (pointers into the checkpoint), keeping the checkpoint. */
+static void unbind(ld_model *m) {
+    if (m->layers)
+        for (int l = 0; l < m->cfg.n_layers + m->cfg.n_mtp_layers; l++) free(m->layers[l].ffn.experts);
+    free(m->layers);
+    m->layers = NULL;
+    free(m->inv_freq[0]);
+    free(m->inv_freq[1]);
+    m->inv_freq[0] = m->inv_freq[1] = NULL;
+    for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
+    free(m->owned);
+    m->owned = NULL;
+    m->n_owned = 0;
+}
+
+/* Resident when asked, or (auto) when the weights fit comfortably in the
+ * memory the kernel reports available. */
+static int want_resident(const ld_model *m, ld_load_mode mode) {
+    if (mode != LD_LOAD_AUTO) return mode == LD_LOAD_RESIDENT;
+    size_t avail = ld_mem_available();
+    return avail && ld_ckpt_data_bytes(&m->ck) <= avail / 4 * 3;
+}
+
+static int load_fail(ld_model *m) {
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", ld_last_error());
+    ld_model_free(m);
+    return ld_set_error("%s", msg);
+}
+
+int ld_model_load_opts(const char *dir, const ld_backend_ops *ops, const ld_load_opts *o, ld_model *m) {
     memset(m, 0, sizeof *m);
     m->ops = ops;
     char path[4096];
@@ -251,40 +301,27 @@ int ld_model_load(const char *dir, const ld_backend_ops *ops, ld_model *m) {
     }
     if (ld_ckpt_open(dir, &m->ck)) return -1;
     ld_config *c = &m->cfg;
-    binder b = {.ck = &m->ck, .m = m};
     if (!c->expert_dtype_given) {
         /* released configs without expert_dtype: the stored dtype decides (I8 = packed FP4) */
         const ld_tensor *t = ld_ckpt_find(&m->ck, "layers.0.ffn.experts.0.w1.weight");
         c->expert_fp4 = t && t->dtype == LD_DT_I8;
     }
-    m->embed = get(&b, LD_DT_BF16, c->vocab_size, c->dim, "embed.weight");
-    m->head = get_bf16(&b, c->vocab_size, c->dim, "head");
-    m->norm = get(&b, LD_DT_BF16, c->dim, -1, "norm.weight");
-    bind_hc(&b, c, "", "head", c->hc_mult, 1, &m->hc_head);
-    int nl = c->n_layers + c->n_mtp_layers;
-    m->layers = calloc((size_t)nl, sizeof *m->layers);
-    if (!m->layers) { ld_set_error("out of memory"); b.failed = 1; }
-    for (int l = 0; l < nl && !b.failed; l++) bind_layer(&b, c, l, &m->layers[l]);
-    m->inv_freq[0] = rope_inv_freq(c, 0);
-    m->inv_freq[1] = rope_inv_freq(c, 1);
-    if (!b.failed && (!m->inv_freq[0] || !m->inv_freq[1])) { ld_set_error("out of memory"); b.failed = 1; }
-    if (b.failed) {
-        char msg[1024];
-        snprintf(msg, sizeof msg, "%s", ld_last_error());
-        ld_model_free(m);
-        return ld_set_error("%s", msg);
+    /* validate everything before copying any weight, then bind again to the copies */
+    if (bind_all(m)) return load_fail(m);
+    if (o && want_resident(m, o->mode)) {
+        unbind(m);
+        if (ld_ckpt_make_resident(&m->ck, o->progress) || bind_all(m)) return load_fail(m);
+        m->resident = 1;
     }
     return 0;
 }
 
+int ld_model_load(const char *dir, const ld_backend_ops *ops, ld_model *m) {
+    return ld_model_load_opts(dir, ops, NULL, m);
+}
+
 void ld_model_free(ld_model *m) {
-    if (m->layers)
-        for (int l = 0; l < m->cfg.n_layers + m->cfg.n_mtp_layers; l++) free(m->layers[l].ffn.experts);
-    free(m->layers);
-    free(m->inv_freq[0]);
-    free(m->inv_freq[1]);
-    for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
-    free(m->owned);
+    unbind(m);
     ld_ckpt_close(&m->ck);
     memset(m, 0, sizeof *m);
 }

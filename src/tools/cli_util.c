@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "io/checkpoint.h"
+#include "model/model.h"
 
 int cli_fail(const char *cmd, const char *fmt, ...) {
     va_list ap;
@@ -82,4 +83,21 @@ const char *cli_value(const char *cmd, int argc, char **argv, int *i) {
         return NULL;
     }
     return argv[++*i];
+}
+
+static void load_progress(size_t done, size_t total) {
+    static size_t next, prev;
+    if (total < ((size_t)2 << 30)) return; /* quiet for small checkpoints */
+    if (done < prev) next = 0; /* a new load */
+    prev = done;
+    if (done >= next || done == total) {
+        fprintf(stderr, "load: copying weights into memory, %.1f / %.1f GB\n", (double)done / 1e9, (double)total / 1e9);
+        next = done + total / 10;
+    }
+}
+
+int cli_load_model(const char *cmd, const char *dir, const ld_backend_ops *ops, int use_mmap, ld_model *m) {
+    ld_load_opts o = {.mode = use_mmap ? LD_LOAD_MMAP : LD_LOAD_AUTO, .progress = load_progress};
+    if (ld_model_load_opts(dir, ops, &o, m)) return cli_fail(cmd, "%s", ld_last_error());
+    return 0;
 }

@@ -20,13 +20,15 @@
 
 static const char *usage =
     "usage: ladder bench -m DIR [-b BACKEND] [-t THREADS] [--batch B[,B...]] [--json FILE]\n"
-    "                    [--decode N] [--contexts C[,C...]] [--prefill N] [--batch-steps N]\n"
+    "                    [--decode N] [--contexts C[,C...]] [--prefill N] [--batch-steps N] [--mmap]\n"
     "  Measures, in one run: read bandwidth and peak FMA throughput of this machine, then\n"
     "  decode tok/s after a 64-token prompt (N decoded tokens, default 128) and after longer\n"
     "  contexts (default 1024; 32 decoded tokens each), prefill tok/s of a 512-token prompt,\n"
     "  and batched decode tok/s for B sequences (default 1,4,8). Each figure is also given as\n"
     "  a fraction of its roofline. Greedy decoding; the prompt is a fixed pseudo-random\n"
-    "  token sequence. -b defaults to cpu; -t to all online CPUs.\n";
+    "  token sequence. -b defaults to cpu; -t to all online CPUs. Weights are copied into\n"
+    "  memory when they fit (streaming them from the file mapping is slower); --mmap keeps\n"
+    "  them mapped.\n";
 
 typedef struct {
     double bw, peak;
@@ -140,10 +142,11 @@ static int parse_list(const char *s, int *out, int max) {
 int cmd_bench(int argc, char **argv) {
     const char *dir = NULL, *bk = "cpu", *json = NULL;
     long threads = 0, decode_n = 128, prefill_n = 512, batch_steps = 32;
-    int batches[8] = {1, 4, 8}, nb = 3, ctxs[8] = {1024}, nc = 1;
+    int batches[8] = {1, 4, 8}, nb = 3, ctxs[8] = {1024}, nc = 1, use_mmap = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(usage, stdout); return 0; }
+        if (!strcmp(a, "--mmap")) { use_mmap = 1; continue; }
         if (!(v = cli_value("bench", argc, argv, &i))) return 1;
         if (!strcmp(a, "-m")) dir = v;
         else if (!strcmp(a, "-b") || !strcmp(a, "--backend")) bk = v;
@@ -162,7 +165,7 @@ int cmd_bench(int argc, char **argv) {
     if (!strcmp(bk, "cpu") && ld_cpu_configure(NULL, (int)threads)) return cli_fail("bench", "%s", ld_last_error());
     int T = !strcmp(bk, "cpu") ? ld_cpu_threads() : 1;
     ld_model m;
-    if (ld_model_load(dir, ops, &m)) return cli_fail("bench", "%s", ld_last_error());
+    if (cli_load_model("bench", dir, ops, use_mmap, &m)) return 1;
 
     machine_t mc;
     fprintf(stderr, "bench: measuring read bandwidth and peak FMA with %d thread(s)...\n", T);
@@ -170,7 +173,8 @@ int cmd_bench(int argc, char **argv) {
     mc.peak = ld_measure_peak_fma(T, &mc.fma_isa);
     printf("machine   read bandwidth %.2f GB/s, peak fp32 FMA %.1f GFLOP/s (%s), %d thread(s)\n", mc.bw / 1e9,
            mc.peak / 1e9, mc.fma_isa, T);
-    printf("backend   %s%s%s\n", ops->name, !strcmp(bk, "cpu") ? " / " : "", !strcmp(bk, "cpu") ? ld_cpu_isa() : "");
+    printf("backend   %s%s%s, weights %s\n", ops->name, !strcmp(bk, "cpu") ? " / " : "", !strcmp(bk, "cpu") ? ld_cpu_isa() : "",
+           m.resident ? "in memory" : "mapped from the files");
 
     FILE *jf = json ? fopen(json, "w") : NULL;
     if (json && !jf) { ld_model_free(&m); return cli_fail("bench", "%s: cannot create", json); }

@@ -28,7 +28,9 @@ static const char *gen_usage =
     "  --prefill-chunk C   prefill the prompt in calls of C tokens (default: one call, or\n"
     "                      512-token calls with progress for prompts over 1024 tokens)\n"
     "  --ignore-eos        keep generating after the end-of-sequence token\n"
-    "  --backend NAME      operator backend (default ref)\n";
+    "  --backend NAME      operator backend (default ref)\n"
+    "  --mmap              keep the weights mapped from the files (default: copied into\n"
+    "                      memory when they fit in 3/4 of the available memory: faster)\n";
 
 typedef struct {
     int count;
@@ -57,11 +59,11 @@ static int print_token(void *ctx, int tok) {
 
 static int run_generation(const char *cmd, const char *dir, const char *backend, const int *ids, int n_ids,
                           int prepend_bos, ld_gen_opts *o, const double *temp, const long *topk,
-                          const double *topp, const ld_tokenizer *tok) {
+                          const double *topp, const ld_tokenizer *tok, int use_mmap) {
     const ld_backend_ops *ops = ld_backend_find(backend);
     if (!ops) return cli_fail(cmd, "unknown or unusable backend '%s'", backend);
     ld_model m;
-    if (ld_model_load(dir, ops, &m)) return cli_fail(cmd, "%s", ld_last_error());
+    if (cli_load_model(cmd, dir, ops, use_mmap, &m)) return 1;
     /* flags override generation_config.json, which overrides the built-in defaults */
     o->sampling.temperature = temp ? (float)*temp : (m.gen.do_sample ? m.gen.temperature : 0.0f);
     o->sampling.top_k = topk ? (int)*topk : m.gen.top_k;
@@ -141,7 +143,7 @@ static ld_tokenizer *open_tokenizer(const char *dir, const char *explicit_path, 
 
 int cmd_generate(int argc, char **argv) {
     const char *dir = NULL, *pp = NULL, *bk = "ref", *text = NULL, *tokp = NULL;
-    int want_ids = 0;
+    int want_ids = 0, use_mmap = 0;
     ld_gen_opts o = {.max_new = 32, .stop_at_eos = 1};
     double tv, pv, *temp = NULL, *topp = NULL;
     long kv, *topk = NULL;
@@ -151,6 +153,7 @@ int cmd_generate(int argc, char **argv) {
         if (r < 0) return 1;
         if (r) continue;
         if (!strcmp(argv[i], "--ids")) { want_ids = 1; continue; }
+        if (!strcmp(argv[i], "--mmap")) { use_mmap = 1; continue; }
         const char **dst = NULL;
         if (!strcmp(argv[i], "-m")) dst = &dir;
         else if (!strcmp(argv[i], "--prompt-ids")) dst = &pp;
@@ -182,7 +185,7 @@ int cmd_generate(int argc, char **argv) {
         free(tid);
     }
     if (!n && !text) { free(ids); ld_tokenizer_free(tok); return cli_fail("generate", "the prompt is empty"); }
-    int rc = run_generation("generate", dir, bk, ids, n, text != NULL, &o, temp, topk, topp, want_ids ? NULL : tok);
+    int rc = run_generation("generate", dir, bk, ids, n, text != NULL, &o, temp, topk, topp, want_ids ? NULL : tok, use_mmap);
     free(ids);
     ld_tokenizer_free(tok);
     return rc;
@@ -222,5 +225,5 @@ int cmd_demo(int argc, char **argv) {
     int prompt[48];
     prompt[0] = 0;
     for (int i = 1; i < 48; i++) prompt[i] = 2 + (i * 97) % 1000;
-    return run_generation("demo", dir, "ref", prompt, 48, 0, &o, temp, topk, topp, NULL);
+    return run_generation("demo", dir, "ref", prompt, 48, 0, &o, temp, topk, topp, NULL, 0);
 }

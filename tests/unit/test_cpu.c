@@ -202,6 +202,29 @@ static void model_checks(void) {
     }
     CHECK(!memcmp(a, b + 5 * V, sizeof(float) * (size_t)V), "sequence in a batch of 8 differs from alone");
     for (int i = 0; i < 8; i++) ld_session_free(&ss[i]);
+
+    /* weights copied into memory: every tensor on a cache line, out of the
+       file mapping, and the same logits */
+    ld_model rm;
+    ld_load_opts lo = {.mode = LD_LOAD_RESIDENT};
+    if (ld_model_load_opts(dir, &ld_backend_cpu_ops, &lo, &rm)) {
+        CHECK(0, "resident load: %s", ld_last_error());
+    } else {
+        CHECK(rm.resident && !m.resident, "resident flag");
+        long misaligned = 0;
+        for (int f = 0; f < rm.ck.n_files; f++)
+            for (int i = 0; i < rm.ck.files[f].n_tensors; i++)
+                misaligned += (uintptr_t)rm.ck.files[f].tensors[i].data % 64 != 0;
+        CHECK(misaligned == 0, "%ld resident tensors are not 64-byte aligned", misaligned);
+        CHECK(rm.n_owned == 0, "resident tensors still needed aligned copies");
+        CHECK(memcmp(rm.head.data, m.head.data, (size_t)V * m.cfg.dim * 2) == 0 && rm.head.data != m.head.data,
+              "resident head is not a copy of the mapped one");
+        ld_session_init(&s, &rm);
+        CHECK(ld_session_eval(&s, toks, N, b) == 0, "resident eval");
+        CHECK(!memcmp(a, b, sizeof(float) * (size_t)V), "resident weights give other logits");
+        ld_session_free(&s);
+        ld_model_free(&rm);
+    }
     free(a);
     free(b);
     ld_model_free(&m);

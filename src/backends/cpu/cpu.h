@@ -26,8 +26,7 @@
  * deterministic.
  *
  * Micro-kernel contract (one per ISA and weight format): computes an
- * mr x nr tile y[r*ldy + j] = dot(xp[r*ldx ...], W row n0+j) for r < mr <= 4
- * or mr == 8 (CPU_MR_TALL),
+ * mr x nr tile y[r*ldy + j] = dot(xp[r*ldx ...], W row n0+j) for r < mr <= 4,
  * j < nr <= 4, k = w->k (a multiple of 32); xp is the
  * permuted fp32 activation rows. */
 #ifndef LADDER_BACKENDS_CPU_H
@@ -37,7 +36,7 @@
 
 #define CPU_MR 4
 #define CPU_NR 4
-#define CPU_MR_TALL 8 /* taller direct tiles: batched decode */
+#define CPU_MR_TALL 8 /* rows of a tall tile (cpu_tall_fn) */
 
 typedef void (*cpu_tile_fn)(const float *x, long ldx, int mr, const ld_weight *w, int n0, int nr, float *y, long ldy);
 
@@ -53,11 +52,21 @@ typedef void (*cpu_decode_fn)(const ld_weight *w, int n0, int nr, float *panel);
 typedef void (*cpu_panel_fn)(const float *x, long ldx, int mr, const float *panel, long ldp, int nr, long k0, long k1,
                              float *st, int first);
 
+/* Tall tile: CPU_MR_TALL activation rows at once (batched decode, small
+ * expert groups) against weight rows [n0, n0+nr), nr <= 2, over the k range
+ * [k0, k1) (multiples of 32), continuing the 16-lane accumulators kept in
+ * st[(j*CPU_MR_TALL + r)*16 ...] (zero when first). x8 holds the rows
+ * interleaved by slot (cpu_x8), so one pointer walks all of them, and the k
+ * ranges keep that block of x in L1 while the weight rows stream past. */
+typedef void (*cpu_tall_fn)(const float *x8, const ld_weight *w, int n0, int nr, long k0, long k1, float *st,
+                            int first);
+
 typedef struct {
     const char *name;
     cpu_tile_fn tile[5];     /* indexed by ld_wfmt */
     cpu_decode_fn decode[5]; /* indexed by ld_wfmt */
     cpu_panel_fn panel_tile;
+    cpu_tall_fn tall[5];     /* indexed by ld_wfmt */
 } cpu_kernels;
 
 extern const cpu_kernels cpu_kernels_scalar;
@@ -73,6 +82,9 @@ static inline long cpu_elem(ld_wfmt fmt, long s, int i) {
     if (fmt == LD_WF_BF16 || fmt == LD_WF_FP4) return 32 * (s / 2) + 2 * i + s % 2;
     return 16 * s + i;
 }
+
+/* Slot s, lane i of row r in an interleaved block of CPU_MR_TALL rows. */
+static inline long cpu_x8(long s, int r, int i) { return (s * CPU_MR_TALL + r) * 16 + i; }
 
 /* The fixed 16-lane reduction tree, shared by all paths. */
 static inline float cpu_reduce16(const float *v) {

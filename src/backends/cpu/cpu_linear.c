@@ -19,11 +19,13 @@
 typedef struct {
     const ld_weight *w;
     const float *x;
+    const float *x8; /* x in interleaved blocks of CPU_MR_TALL rows, or NULL */
     int m;
     float *y;
     cpu_tile_fn tile;
     cpu_decode_fn decode;
     cpu_panel_fn panel_tile;
+    cpu_tall_fn tall;
 } lin_job;
 
 /* Rows of activations from which decoding a task's weights once into an fp32
@@ -114,20 +116,42 @@ static int panel_task(const lin_job *J, int n0, int n1, int mb) {
     return 0;
 }
 
+/* k range of one tall pass: the 8-row block of x over it (16 KB) stays in
+ * L1 while the task's weight rows stream past in pairs. */
+#define TALL_KC 512
+
+/* Eight activation rows from r against the task's weight rows: tall tiles
+ * over k ranges, accumulators kept per row pair in between. */
+static void tall_block(const lin_job *J, int n0, int n1, int r) {
+    _Alignas(64) float st[TASK_ROWS * CPU_MR_TALL * 16];
+    const ld_weight *w = J->w;
+    const float *x8 = J->x8 + (long)r * w->k;
+    for (long k0 = 0; k0 < w->k; k0 += TALL_KC) {
+        long k1 = k0 + TALL_KC < w->k ? k0 + TALL_KC : w->k;
+        for (int n = n0; n < n1; n += 2)
+            J->tall(x8, w, n, n1 - n < 2 ? 1 : 2, k0, k1, st + (n - n0) * CPU_MR_TALL * 16, k0 == 0);
+    }
+    for (int n = n0; n < n1; n++)
+        for (int i = 0; i < CPU_MR_TALL; i++)
+            J->y[(long)(r + i) * w->n + n] = cpu_reduce16(st + ((n - n0) * CPU_MR_TALL + i) * 16);
+}
+
 static void lin_task(void *ctx, int task, int n_tasks) {
     (void)n_tasks;
     const lin_job *J = ctx;
     const ld_weight *w = J->w;
     int k = w->k, n0 = task * TASK_ROWS, n1 = n0 + TASK_ROWS < w->n ? n0 + TASK_ROWS : w->n;
     int mb = (int)(XBLOCK_BYTES / ((long)k * 4));
-    mb = mb < CPU_MR_TALL ? CPU_MR_TALL : mb - mb % CPU_MR;
+    mb = mb < CPU_MR ? CPU_MR : mb - mb % CPU_MR;
     if (J->m >= panel_min_rows(w->fmt) && w->fmt != LD_WF_F32 && panel_task(J, n0, n1, mb) == 0) return;
-    for (int m0 = 0; m0 < J->m; m0 += mb) {
+    int m8 = J->x8 ? J->m - J->m % CPU_MR_TALL : 0;
+    for (int r = 0; r < m8; r += CPU_MR_TALL) tall_block(J, n0, n1, r);
+    for (int m0 = m8; m0 < J->m; m0 += mb) {
         int m1 = m0 + mb < J->m ? m0 + mb : J->m;
         for (int n = n0; n < n1; n += CPU_NR) {
-            int nr = n1 - n < CPU_NR ? n1 - n : CPU_NR, mr;
-            for (int r = m0; r < m1; r += mr) {
-                mr = m1 - r >= CPU_MR_TALL ? CPU_MR_TALL : m1 - r < CPU_MR ? m1 - r : CPU_MR;
+            int nr = n1 - n < CPU_NR ? n1 - n : CPU_NR;
+            for (int r = m0; r < m1; r += CPU_MR) {
+                int mr = m1 - r < CPU_MR ? m1 - r : CPU_MR;
                 J->tile(J->x + (long)r * k, k, mr, w, n, nr, J->y + (long)r * w->n + n, w->n);
             }
         }
@@ -142,11 +166,28 @@ static void permute_rows(ld_wfmt fmt, const float *x, int m, int k, float *xp) {
             for (int i = 0; i < 16; i++) xp[r * k + 16 * s + i] = x[r * k + cpu_elem(fmt, s, i)];
 }
 
+/* Rows [0, m8) of x in interleaved blocks of CPU_MR_TALL (cpu_x8). */
+static float *interleave8(const float *x, int m8, long k) {
+    float *x8 = cpu_alloc((size_t)m8 * (size_t)k);
+    if (!x8) return NULL;
+    for (long b = 0; b < m8 / CPU_MR_TALL; b++)
+        for (long s = 0; s < k / 16; s++)
+            for (int r = 0; r < CPU_MR_TALL; r++)
+                memcpy(x8 + b * CPU_MR_TALL * k + cpu_x8(s, r, 0), x + (b * CPU_MR_TALL + r) * k + 16 * s, 16 * sizeof(float));
+    return x8;
+}
+
 void cpu_run_tiles(const ld_weight *w, const float *x, int m, float *y) {
     const cpu_kernels *K = cpu_active();
     lin_job J = {.w = w, .x = x, .m = m, .y = y, .tile = K->tile[w->fmt], .decode = K->decode[w->fmt],
-                 .panel_tile = K->panel_tile};
+                 .panel_tile = K->panel_tile, .tall = K->tall[w->fmt]};
+    /* tall tiles run only on the direct path (no panel); without the
+     * interleaved copy (out of memory) the 4-row tiles give the same bits */
+    float *x8 = NULL;
+    if (m >= CPU_MR_TALL && (m < panel_min_rows(w->fmt) || w->fmt == LD_WF_F32))
+        J.x8 = x8 = interleave8(x, m - m % CPU_MR_TALL, w->k);
     ld_threadpool_run(cpu_pool(), (w->n + TASK_ROWS - 1) / TASK_ROWS, lin_task, &J);
+    free(x8);
 }
 
 /* Reference activation quantization (1x128 E8M0 blocks, e4m3 RNE with

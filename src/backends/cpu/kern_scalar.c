@@ -19,7 +19,7 @@ static float weight(const ld_weight *w, int n, long e) {
 }
 
 static void tile(const float *x, long ldx, int mr, const ld_weight *w, int n0, int nr, float *y, long ldy) {
-    float acc[CPU_MR_TALL][CPU_NR][16] = {{{0}}};
+    float acc[CPU_MR][CPU_NR][16] = {{{0}}};
     for (long s = 0; s < w->k / 16; s++)
         for (int j = 0; j < nr; j++)
             for (int i = 0; i < 16; i++) {
@@ -48,5 +48,20 @@ static void panel_tile(const float *x, long ldx, int mr, const float *panel, lon
         }
 }
 
-const cpu_kernels cpu_kernels_scalar = {
-    "scalar", {tile, tile, tile, tile, tile}, {decode, decode, decode, decode, decode}, panel_tile};
+static void tall(const float *x8, const ld_weight *w, int n0, int nr, long k0, long k1, float *st, int first) {
+    for (int j = 0; j < nr; j++)
+        for (int r = 0; r < CPU_MR_TALL; r++) {
+            float *acc = st + (j * CPU_MR_TALL + r) * 16;
+            if (first)
+                for (int i = 0; i < 16; i++) acc[i] = 0;
+            for (long s = k0 / 16; s < k1 / 16; s++)
+                for (int i = 0; i < 16; i++)
+                    acc[i] = fmaf(x8[cpu_x8(s, r, i)], weight(w, n0 + j, cpu_elem(w->fmt, s, i)), acc[i]);
+        }
+}
+
+const cpu_kernels cpu_kernels_scalar = {"scalar",
+                                        {tile, tile, tile, tile, tile},
+                                        {decode, decode, decode, decode, decode},
+                                        panel_tile,
+                                        {tall, tall, tall, tall, tall}};

@@ -25,63 +25,91 @@
  * tile's. Decoding FP4 is slow enough that the hardware prefetcher alone
  * leaves the core stalled on memory (measured: +45% FP4 GB/s at M=1). */
 #define PF_ROWS CPU_NR
-/* One MR x NR tile, accumulators in registers; one weight row at a time
- * keeps register pressure low. XS: FP8, whose power-of-two block scale
- * multiplies x (kept in registers for the k step and shared by the NR rows)
- * in short tiles, or the decoded weights in tall ones, where that is fewer
- * products; both give the same exact products. */
-#define TILE_FIXED(DEC, XS, EBITS, MR, NR)                                                               \
+/* One MR x NR tile (MR <= 4), accumulators in registers; one weight row at
+ * a time keeps register pressure low. XS: FP8, whose power-of-two block
+ * scale multiplies x (kept in registers for the k step and shared by the NR
+ * rows); scaling x or the weight gives the same exact product. */
+#define TILE_FIXED(DEC, XS, EBITS, MR, NR)                                                        \
     do {                                                                                          \
-        enum { XPRE = MR <= 4 };                                                                  \
         v16 acc[MR][NR];                                                                          \
         const uint8_t *wr[NR], *sr[NR], *s8 = XS ? w->scale + (size_t)(n0 / 128) * w->scale_cols : NULL; \
-        _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++)                                      \
+        _Pragma("GCC unroll 4") for (int r = 0; r < MR; r++)                                      \
             _Pragma("GCC unroll 4") for (int j = 0; j < NR; j++) acc[r][j] = V_ZERO();            \
         _Pragma("GCC unroll 4") for (int j = 0; j < NR; j++) wr[j] = WROW(EBITS, n0 + j), sr[j] = SROW(EBITS, n0 + j); \
         for (size_t k = 0; k < (size_t)w->k; k += 32) {                                          \
-            v16 xs = V_SET1(XS ? cpu_e8m0[s8[k / 128]] * 256.0f : 1.0f), xv[2][XPRE ? MR : 1];                  \
-            if (XPRE)                                                                             \
-                _Pragma("GCC unroll 2") for (int g = 0; g < 2; g++)                               \
-                    _Pragma("GCC unroll 4") for (int r = 0; r < MR; r++) {                        \
-                    xv[g][XPRE ? r : 0] = V_LOAD(x + r * ldx + k + 16 * g);                       \
-                    if (XS) xv[g][XPRE ? r : 0] = V_MUL(xv[g][XPRE ? r : 0], xs);                 \
-                }                                                                                 \
+            v16 xs = V_SET1(XS ? cpu_e8m0[s8[k / 128]] * 256.0f : 1.0f), xv[2][MR];               \
+            _Pragma("GCC unroll 2") for (int g = 0; g < 2; g++)                                   \
+                _Pragma("GCC unroll 4") for (int r = 0; r < MR; r++) {                            \
+                xv[g][r] = V_LOAD(x + r * ldx + k + 16 * g);                                      \
+                if (XS) xv[g][r] = V_MUL(xv[g][r], xs);                                           \
+            }                                                                                     \
             _Pragma("GCC unroll 4") for (int j = 0; j < NR; j++) {                                \
                 v16 wv[2];                                                                        \
-                __builtin_prefetch((const void *)((uintptr_t)wr[j] + (size_t)PF_ROWS * w->k * EBITS / 8 + k * EBITS / 8), 0, 1); \
-                DEC(wr[j] + k * EBITS / 8, sr[j], k, wv);                                                            \
-                if (XS && !XPRE) wv[0] = V_MUL(wv[0], xs), wv[1] = V_MUL(wv[1], xs);              \
+                PREFETCH_NEXT(EBITS, j, k);                                                       \
+                DEC(wr[j] + k * EBITS / 8, sr[j], k, wv);                                         \
                 _Pragma("GCC unroll 2") for (int g = 0; g < 2; g++)                               \
-                    _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++)                          \
-                    acc[r][j] = V_FMA(XPRE ? xv[g][XPRE ? r : 0] : V_LOAD(x + r * ldx + k + 16 * g), wv[g], acc[r][j]); \
+                    _Pragma("GCC unroll 4") for (int r = 0; r < MR; r++)                          \
+                    acc[r][j] = V_FMA(xv[g][r], wv[g], acc[r][j]);                                \
             }                                                                                     \
         }                                                                                         \
-        for (int r = 0; r < MR; r++)                                                              \
-            for (int j = 0; j < NR; j++) {                                                        \
-                float lanes[16];                                                                  \
-                V_STORE(lanes, acc[r][j]);                                                        \
-                y[r * ldy + j] = cpu_reduce16(lanes);                                             \
-            }                                                                                     \
+        TILE_STORE(MR, NR);                                                                       \
     } while (0)
 
-/* Eight rows (batched decode, small expert groups) decode each weight row
- * once for all of them, in 8x2 tiles. */
+/* Eight rows, x interleaved (cpu.h), over the k range [k0, k1) with the
+ * accumulators carried in st: the NR weight rows of a k step are decoded
+ * first (FP8: block scale on the weights, 2 products instead of 16), then
+ * each x slot is loaded once for its NR products, which keeps 8*NR
+ * accumulators, 2*NR weights and one x in registers. */
+#define TALL_FIXED(DEC, XS, EBITS, NR)                                                            \
+    do {                                                                                          \
+        v16 acc[CPU_MR_TALL][NR];                                                                 \
+        const uint8_t *wr[NR], *sr[NR], *s8 = XS ? w->scale + (size_t)(n0 / 128) * w->scale_cols : NULL; \
+        _Pragma("GCC unroll 8") for (int r = 0; r < CPU_MR_TALL; r++)                             \
+            _Pragma("GCC unroll 2") for (int j = 0; j < NR; j++)                                  \
+                acc[r][j] = first ? V_ZERO() : V_LOAD(st + (j * CPU_MR_TALL + r) * 16);           \
+        _Pragma("GCC unroll 2") for (int j = 0; j < NR; j++) wr[j] = WROW(EBITS, n0 + j), sr[j] = SROW(EBITS, n0 + j); \
+        for (size_t k = (size_t)k0; k < (size_t)k1; k += 32) {                                   \
+            v16 wv[NR][2], xs = V_SET1(XS ? cpu_e8m0[s8[k / 128]] * 256.0f : 1.0f);               \
+            _Pragma("GCC unroll 2") for (int j = 0; j < NR; j++) {                                \
+                PREFETCH_NEXT(EBITS, j, k);                                                       \
+                DEC(wr[j] + k * EBITS / 8, sr[j], k, wv[j]);                                      \
+                if (XS) wv[j][0] = V_MUL(wv[j][0], xs), wv[j][1] = V_MUL(wv[j][1], xs);           \
+            }                                                                                     \
+            const float *xk = x8 + k * CPU_MR_TALL;                                               \
+            _Pragma("GCC unroll 2") for (int g = 0; g < 2; g++)                                   \
+                _Pragma("GCC unroll 8") for (int r = 0; r < CPU_MR_TALL; r++) {                   \
+                v16 xv = V_LOAD(xk + (g * CPU_MR_TALL + r) * 16);                                 \
+                _Pragma("GCC unroll 2") for (int j = 0; j < NR; j++) acc[r][j] = V_FMA(xv, wv[j][g], acc[r][j]); \
+            }                                                                                     \
+        }                                                                                         \
+        for (int r = 0; r < CPU_MR_TALL; r++)                                                     \
+            for (int j = 0; j < NR; j++) V_STORE(st + (j * CPU_MR_TALL + r) * 16, acc[r][j]);     \
+    } while (0)
+
+#define DEFINE_TALL(NAME, DEC, XS, EBITS)                                                         \
+    static void NAME(const float *x8, const ld_weight *w, int n0, int nr, long k0, long k1, float *st, int first) { \
+        if (nr == 2) TALL_FIXED(DEC, XS, EBITS, 2);                                               \
+        else TALL_FIXED(DEC, XS, EBITS, 1);                                                       \
+    }
+
+#define PREFETCH_NEXT(EBITS, j, k)                                                                \
+    __builtin_prefetch((const void *)((uintptr_t)wr[j] + (size_t)PF_ROWS * w->k * EBITS / 8 + (k) * EBITS / 8), 0, 1)
+
+#define TILE_STORE(MR, NR)                                                                        \
+    for (int r = 0; r < MR; r++)                                                                  \
+        for (int j = 0; j < NR; j++) {                                                            \
+            float lanes[16];                                                                      \
+            V_STORE(lanes, acc[r][j]);                                                            \
+            y[r * ldy + j] = cpu_reduce16(lanes);                                                 \
+        }
+
 #define DEFINE_TILE(NAME, DEC, XS, EBITS)                                                                \
     static void NAME(const float *x, long ldx, int mr, const ld_weight *w, int n0, int nr, float *y, long ldy) { \
         if (mr == 4 && nr == 4) TILE_FIXED(DEC, XS, EBITS, 4, 4);                                        \
         else if (mr == 1 && nr == 4) TILE_FIXED(DEC, XS, EBITS, 1, 4);                                   \
         else if (mr == 2 && nr == 4) TILE_FIXED(DEC, XS, EBITS, 2, 4);                                   \
         else if (mr == 3 && nr == 4) TILE_FIXED(DEC, XS, EBITS, 3, 4);                                   \
-        else if (mr == 8) {                                                                       \
-            float *y0 = y;                                                                        \
-            int base = n0;                                                                        \
-            for (int jj = 0; jj < nr; jj += 2) {                                                  \
-                n0 = base + jj;                                                                   \
-                y = y0 + jj;                                                                      \
-                if (nr - jj >= 2) TILE_FIXED(DEC, XS, EBITS, 8, 2);                                      \
-                else TILE_FIXED(DEC, XS, EBITS, 8, 1);                                                   \
-            }                                                                                     \
-        } else {                                                                                  \
+        else {                                                                                  \
             const float *x0 = x;                                                                  \
             float *y0 = y;                                                                        \
             int base = n0;                                                                        \
@@ -111,6 +139,10 @@ DEFINE_TILE(tile_f32, dec_f32, 0, 32)
 DEFINE_TILE(tile_bf16, dec_bf16, 0, 16)
 DEFINE_TILE(tile_fp8, dec_fp8, 1, 8)
 DEFINE_TILE(tile_fp4, dec_fp4, 0, 4)
+DEFINE_TALL(tall_f32, dec_f32, 0, 32)
+DEFINE_TALL(tall_bf16, dec_bf16, 0, 16)
+DEFINE_TALL(tall_fp8, dec_fp8, 1, 8)
+DEFINE_TALL(tall_fp4, dec_fp4, 0, 4)
 DEFINE_DECODE(decode_f32, dec_f32, 0, 32)
 DEFINE_DECODE(decode_bf16, dec_bf16, 0, 16)
 DEFINE_DECODE(decode_fp8, dec_fp8, 1, 8)
@@ -158,4 +190,5 @@ static void panel_tile(const float *x, long ldx, int mr, const float *panel, lon
 const cpu_kernels KERNELS_VAR = {KERNELS_NAME,
                                  {tile_f32, tile_bf16, tile_fp8, tile_fp8, tile_fp4},
                                  {decode_f32, decode_bf16, decode_fp8, decode_fp8, decode_fp4},
-                                 panel_tile};
+                                 panel_tile,
+                                 {tall_f32, tall_bf16, tall_fp8, tall_fp8, tall_fp4}};
