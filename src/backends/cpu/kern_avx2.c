@@ -44,8 +44,8 @@ DECODER(dec_bf16) {
 }
 
 static inline __m256 fp8x8(const uint8_t *q) {
-    __m128i t = _mm_slli_epi16(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)q)), 7);
-    return _mm256_cvtph_ps(_mm_add_epi16(t, _mm_and_si128(t, _mm_set1_epi16(0x4000))));
+    __m128i t = _mm_slli_epi16(_mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)q)), 7); /* see kern_avx512.c */
+    return _mm256_cvtph_ps(_mm_and_si128(t, _mm_set1_epi16((short)0xbfff)));
 }
 
 DECODER(dec_fp8) {

@@ -36,9 +36,10 @@ DECODER(dec_bf16) {
 
 DECODER(dec_fp8) {
     (void)s, (void)k;
-    __m512i b = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)p));
-    __m512i t = _mm512_slli_epi16(b, 7); /* sign lands on bit 14; adding bit 14 to itself carries it to 15 */
-    __m512i h = _mm512_add_epi16(t, _mm512_and_si512(t, _mm512_set1_epi16(0x4000)));
+    /* sign-extended, the byte's sign fills bits 15..7 of the word; shifted by
+       7 it lands on bit 15 (and 14, cleared) above the magnitude bits 13..7 */
+    __m512i b = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)p));
+    __m512i h = _mm512_and_si512(_mm512_slli_epi16(b, 7), _mm512_set1_epi16((short)0xbfff));
     v[0] = _mm512_cvtph_ps(_mm512_castsi512_si256(h));
     v[1] = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(h, 1));
 }

@@ -19,6 +19,30 @@ static inline float OPS(dot)(const float *a, const float *b, int n) {
     return cpu_reduce16(acc);
 }
 
+static inline __attribute__((always_inline)) void OPS(fma16)(float *restrict acc, const float *x, const float *y) {
+    for (int i = 0; i < 16; i++) acc[i] = fmaf(x[i], y[i], acc[i]);
+}
+
+/* dot() of a with up to 8 rows at once: one dot is a chain of dependent
+ * fmas (latency-bound); eight independent chains keep the FMA units busy.
+ * Each result has exactly dot()'s arithmetic. Missing rows read a. */
+static inline void OPS(dot8)(const float *a, const float *const *b, int nb, int n, float *out) {
+    _Alignas(64) float acc[8][16] = {{0}};
+    const float *r0 = nb > 0 ? b[0] : a, *r1 = nb > 1 ? b[1] : a, *r2 = nb > 2 ? b[2] : a, *r3 = nb > 3 ? b[3] : a;
+    const float *r4 = nb > 4 ? b[4] : a, *r5 = nb > 5 ? b[5] : a, *r6 = nb > 6 ? b[6] : a, *r7 = nb > 7 ? b[7] : a;
+    for (int k = 0; k < n; k += 16) {
+        OPS(fma16)(acc[0], a + k, r0 + k);
+        OPS(fma16)(acc[1], a + k, r1 + k);
+        OPS(fma16)(acc[2], a + k, r2 + k);
+        OPS(fma16)(acc[3], a + k, r3 + k);
+        OPS(fma16)(acc[4], a + k, r4 + k);
+        OPS(fma16)(acc[5], a + k, r5 + k);
+        OPS(fma16)(acc[6], a + k, r6 + k);
+        OPS(fma16)(acc[7], a + k, r7 + k);
+    }
+    for (int j = 0; j < nb; j++) out[j] = cpu_reduce16(acc[j]);
+}
+
 static inline void OPS(widen)(const ld_bf16 *x, int n, float *y) {
     for (int i = 0; i < n; i++) y[i] = ld_bf16_to_f32(x[i]);
 }
@@ -34,10 +58,18 @@ void OPS(cpu_attn_head)(const ld_bf16 *q, int d, const float *const *kf, int n, 
     for (int b0 = 0; b0 < n; b0 += 64) {
         int bn = n - b0 < 64 ? n - b0 : 64;
         float bmax = -INFINITY;
-        for (int j = 0; j < bn; j++) {
-            s[j] = kf[b0 + j] ? OPS(dot)(qf, kf[b0 + j], d) * scale : -INFINITY;
-            bmax = s[j] > bmax ? s[j] : bmax;
+        for (int j0 = 0; j0 < bn; j0 += 8) {
+            const float *rows[8];
+            int idx[8], nr = 0;
+            for (int j = j0; j < j0 + 8 && j < bn; j++) {
+                s[j] = -INFINITY;
+                if (kf[b0 + j]) rows[nr] = kf[b0 + j], idx[nr++] = j;
+            }
+            float dots[8];
+            OPS(dot8)(qf, rows, nr, d, dots);
+            for (int t = 0; t < nr; t++) s[idx[t]] = dots[t] * scale;
         }
+        for (int j = 0; j < bn; j++) bmax = s[j] > bmax ? s[j] : bmax;
         float m_new = m > bmax ? m : bmax;
         if (m_new == -INFINITY) continue;
         float alpha = ld_expf(m - m_new), psum = 0;
