@@ -16,6 +16,9 @@
 #include "core/threadpool.h"
 
 void cpu_linear(const ld_weight *w, const ld_bf16 *x, int m, ld_bf16 *y);
+void cpu_swiglu(const ld_bf16 *g, const ld_bf16 *u, int n, float limit, float weight, ld_bf16 *out);
+void cpu_rmsnorm(const ld_bf16 *x, const ld_bf16 *w, int m, int n, float eps, ld_bf16 *y);
+void cpu_head_rmsnorm(ld_bf16 *q, int n_heads, int head_dim, float eps);
 void cpu_linear_f32(const ld_weight *w, const float *x, int m, float *y);
 void cpu_sparse_attn(const ld_bf16 *q, int h, int d, const ld_bf16 *const *kv, int n, const float *sink, float scale,
                      ld_bf16 *out);
@@ -85,8 +88,8 @@ const ld_backend_ops ld_backend_cpu_ops = {
     .probe = 0,
     .linear = cpu_linear,
     .linear_f32 = cpu_linear_f32,
-    .rmsnorm = ld_ref_rmsnorm,
-    .head_rmsnorm = ld_ref_head_rmsnorm,
+    .rmsnorm = cpu_rmsnorm,
+    .head_rmsnorm = cpu_head_rmsnorm,
     .rope = ld_ref_rope,
     .hadamard = ld_ref_hadamard,
     .hc_pre = cpu_hc_pre,
@@ -96,5 +99,5 @@ const ld_backend_ops ld_backend_cpu_ops = {
     .compress_pool = ld_ref_compress_pool,
     .indexer_scores = cpu_indexer_scores,
     .topk = ld_ref_topk,
-    .swiglu = ld_ref_swiglu,
+    .swiglu = cpu_swiglu,
 };

@@ -158,6 +158,8 @@ static void lin_task(void *ctx, int task, int n_tasks) {
     }
 }
 
+static int permuted(ld_wfmt fmt) { return fmt == LD_WF_BF16 || fmt == LD_WF_FP4; }
+
 /* Stores x in the slot layout of the weight format (cpu.h), so every
  * kernel reads its activations contiguously. */
 static void permute_rows(ld_wfmt fmt, const float *x, int m, int k, float *xp) {
@@ -220,17 +222,35 @@ void cpu_quant_rows(const ld_bf16 *x, int m, int k, float *xf) {
         }
 }
 
-static int permuted(ld_wfmt fmt) { return fmt == LD_WF_BF16 || fmt == LD_WF_FP4; }
+
+/* Activation preparation of rows [r0, r1): quantized or widened into xf,
+ * then permuted into xp where the format wants it. */
+typedef struct {
+    const ld_weight *w;
+    const ld_bf16 *x;
+    float *xf, *xp;
+    int m;
+} prep_job;
+
+static void prep_task(void *ctx, int task, int n_tasks) {
+    const prep_job *J = ctx;
+    long k = J->w->k, r0 = (long)J->m * task / n_tasks, r1 = (long)J->m * (task + 1) / n_tasks;
+    if (J->w->fmt == LD_WF_FP8 || J->w->fmt == LD_WF_FP4) cpu_quant_rows(J->x + r0 * k, (int)(r1 - r0), (int)k, J->xf + r0 * k);
+    else
+        for (long i = r0 * k; i < r1 * k; i++) J->xf[i] = ld_bf16_to_f32(J->x[i]);
+    if (permuted(J->w->fmt)) permute_rows(J->w->fmt, J->xf + r0 * k, (int)(r1 - r0), (int)k, J->xp + r0 * k);
+}
 
 void cpu_linear(const ld_weight *w, const ld_bf16 *x, int m, ld_bf16 *y) {
     long nx = (long)m * w->k, ny = (long)m * w->n;
     float *xf = cpu_alloc((size_t)(2 * nx + ny));
     if (!xf) abort(); /* scratch of a few MB; the interface has no failure path */
     float *xp = xf + nx, *yf = xp + nx;
-    if (w->fmt == LD_WF_FP8 || w->fmt == LD_WF_FP4) cpu_quant_rows(x, m, w->k, xf);
-    else
-        for (long i = 0; i < nx; i++) xf[i] = ld_bf16_to_f32(x[i]);
-    if (permuted(w->fmt)) permute_rows(w->fmt, xf, m, w->k, xp);
+    /* rows are independent: many rows (prefill) are prepared in parallel */
+    prep_job P = {.w = w, .x = x, .xf = xf, .xp = xp, .m = m};
+    int tasks = m >= 16 ? ld_threadpool_size(cpu_pool()) * 2 : 1;
+    if (tasks > 1) ld_threadpool_run(cpu_pool(), tasks, prep_task, &P);
+    else prep_task(&P, 0, 1);
     cpu_run_tiles(w, permuted(w->fmt) ? xp : xf, m, yf);
     for (long i = 0; i < ny; i++) y[i] = ld_f32_to_bf16(yf[i]);
     free(xf);

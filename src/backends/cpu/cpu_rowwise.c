@@ -1,0 +1,68 @@
+/* Element- and row-wise ops of the cpu backend: the reference code itself,
+ * run on slices spread over the thread pool. Each element or row depends on
+ * nothing outside its slice, so the bits are the reference's whatever the
+ * split; only the wall time changes (these ran on one core while the other
+ * idled, several percent of a prefill). */
+#include "backends/cpu/cpu.h"
+#include "backends/ref/ref.h"
+#include "core/threadpool.h"
+
+/* Slices smaller than this are not worth a thread hand-off. */
+#define MIN_SLICE 8192
+
+static int n_slices(long items, long cost_per_item) {
+    long work = items * cost_per_item, s = work / MIN_SLICE;
+    int t = ld_threadpool_size(cpu_pool()) * 4;
+    if (s > t) s = t;
+    if (s > items) s = items;
+    return s < 1 ? 1 : (int)s;
+}
+
+static void slice(long items, int task, int n_tasks, long *i0, long *i1) {
+    *i0 = items * task / n_tasks;
+    *i1 = items * (task + 1) / n_tasks;
+}
+
+typedef struct {
+    const ld_bf16 *g, *u, *x, *w;
+    ld_bf16 *out;
+    long n;
+    int d;
+    float limit, weight, eps;
+} rw_job;
+
+static void swiglu_task(void *ctx, int task, int n_tasks) {
+    const rw_job *J = ctx;
+    long i0, i1;
+    slice(J->n, task, n_tasks, &i0, &i1);
+    ld_ref_swiglu(J->g + i0, J->u + i0, (int)(i1 - i0), J->limit, J->weight, J->out + i0);
+}
+
+void cpu_swiglu(const ld_bf16 *g, const ld_bf16 *u, int n, float limit, float weight, ld_bf16 *out) {
+    rw_job J = {.g = g, .u = u, .out = out, .n = n, .limit = limit, .weight = weight};
+    ld_threadpool_run(cpu_pool(), n_slices(n, 16), swiglu_task, &J);
+}
+
+static void rmsnorm_task(void *ctx, int task, int n_tasks) {
+    const rw_job *J = ctx;
+    long r0, r1;
+    slice(J->n, task, n_tasks, &r0, &r1);
+    ld_ref_rmsnorm(J->x + r0 * J->d, J->w, (int)(r1 - r0), J->d, J->eps, J->out + r0 * J->d);
+}
+
+void cpu_rmsnorm(const ld_bf16 *x, const ld_bf16 *w, int m, int n, float eps, ld_bf16 *y) {
+    rw_job J = {.x = x, .w = w, .out = y, .n = m, .d = n, .eps = eps};
+    ld_threadpool_run(cpu_pool(), n_slices(m, n), rmsnorm_task, &J);
+}
+
+static void head_rmsnorm_task(void *ctx, int task, int n_tasks) {
+    const rw_job *J = ctx;
+    long h0, h1;
+    slice(J->n, task, n_tasks, &h0, &h1);
+    ld_ref_head_rmsnorm(J->out + h0 * J->d, (int)(h1 - h0), J->d, J->eps);
+}
+
+void cpu_head_rmsnorm(ld_bf16 *q, int n_heads, int head_dim, float eps) {
+    rw_job J = {.out = q, .n = n_heads, .d = head_dim, .eps = eps};
+    ld_threadpool_run(cpu_pool(), n_slices(n_heads, head_dim), head_rmsnorm_task, &J);
+}
