@@ -36,7 +36,7 @@
         _Pragma("GCC unroll 4") for (int r = 0; r < MR; r++)                                      \
             _Pragma("GCC unroll 4") for (int j = 0; j < NR; j++) acc[r][j] = V_ZERO();            \
         _Pragma("GCC unroll 4") for (int j = 0; j < NR; j++) wr[j] = WROW(EBITS, n0 + j), sr[j] = SROW(EBITS, n0 + j); \
-        for (size_t k = 0; k < (size_t)w->k; k += 32) {                                          \
+        _Pragma("GCC unroll 2") for (size_t k = 0; k < (size_t)w->k; k += 32) {                 \
             v16 xs = V_SET1(XS ? cpu_e8m0[s8[k / 128]] * 256.0f : 1.0f), xv[2][MR];               \
             _Pragma("GCC unroll 2") for (int g = 0; g < 2; g++)                                   \
                 _Pragma("GCC unroll 4") for (int r = 0; r < MR; r++) {                            \
