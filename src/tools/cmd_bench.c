@@ -14,6 +14,7 @@
 #include "model/session.h"
 #include "runtime/generate.h"
 #include "runtime/sampler.h"
+#include "tools/bench_linears.h"
 #include "tools/cli_util.h"
 #include "tools/commands.h"
 #include "tools/roofline.h"
@@ -24,11 +25,12 @@ static const char *usage =
     "  Measures, in one run: read bandwidth and peak FMA throughput of this machine, then\n"
     "  decode tok/s after a 64-token prompt (N decoded tokens, default 128) and after longer\n"
     "  contexts (default 1024; 32 decoded tokens each), prefill tok/s of a 512-token prompt,\n"
-    "  and batched decode tok/s for B sequences (default 1,4,8). Each figure is also given as\n"
-    "  a fraction of its roofline. Greedy decoding; the prompt is a fixed pseudo-random\n"
-    "  token sequence. -b defaults to cpu; -t to all online CPUs. Weights are copied into\n"
-    "  memory when they fit (streaming them from the file mapping is slower); --mmap keeps\n"
-    "  them mapped.\n";
+    "  and batched decode tok/s for B sequences (default 1,4,8); first, the backend's linears\n"
+    "  alone per weight format, on the weights one decoded token reads (1 and 8 activation\n"
+    "  rows). Each figure is also given as a fraction of its roofline. Greedy decoding; the\n"
+    "  prompt is a fixed pseudo-random token sequence. -b defaults to cpu; -t to all online\n"
+    "  CPUs. Weights are copied into memory when they fit (streaming them from the file\n"
+    "  mapping is slower); --mmap keeps them mapped.\n";
 
 typedef struct {
     double bw, peak;
@@ -178,8 +180,24 @@ int cmd_bench(int argc, char **argv) {
 
     FILE *jf = json ? fopen(json, "w") : NULL;
     if (json && !jf) { ld_model_free(&m); return cli_fail("bench", "%s: cannot create", json); }
-    if (jf) fprintf(jf, "{\n  \"model\": \"%s\", \"backend\": \"%s\", \"threads\": %d,\n  \"read_bw_Bps\": %.4g, \"peak_flops\": %.4g,\n  \"decode\": [", dir, ops->name, T, mc.bw, mc.peak);
+    if (jf) fprintf(jf, "{\n  \"model\": \"%s\", \"backend\": \"%s\", \"threads\": %d,\n  \"read_bw_Bps\": %.4g, \"peak_flops\": %.4g,\n  \"linears\": [", dir, ops->name, T, mc.bw, mc.peak);
     int rc = 1;
+    {
+        /* the kernels alone, on the weights one decoded token reads */
+        int rows[2] = {1, 8};
+        bench_linear_rate lr[6];
+        fprintf(stderr, "bench: linears per weight format, 1 and 8 rows...\n");
+        int n = bench_linear_rates(&m, rows, 2, lr);
+        if (n < 0) goto out;
+        for (int i = 0; i < n; i++) {
+            double bps = lr[i].bytes / lr[i].seconds, fl = 2 * lr[i].macs / lr[i].seconds;
+            printf("linear    %-4s x %d row%s: %6.2f GB/s of weights (%5.1f%% of read bandwidth), %6.1f GFLOP/s (%4.1f%% of peak)\n",
+                   lr[i].format, lr[i].rows, lr[i].rows > 1 ? "s" : " ", bps / 1e9, 100 * bps / mc.bw, fl / 1e9, 100 * fl / mc.peak);
+            if (jf) fprintf(jf, "%s\n    {\"format\": \"%s\", \"rows\": %d, \"weight_bytes\": %.6g, \"seconds\": %.6g, \"bw_fraction\": %.4f, \"flops_fraction\": %.4f}",
+                            i ? "," : "", lr[i].format, lr[i].rows, lr[i].bytes, lr[i].seconds, bps / mc.bw, fl / mc.peak);
+        }
+        if (jf) fprintf(jf, "\n  ],\n  \"decode\": [");
+    }
     /* decode after a short prompt, then at longer contexts */
     int all_ctx[9] = {64}, nctx = 1;
     for (int i = 0; i < nc; i++) all_ctx[nctx++] = ctxs[i];

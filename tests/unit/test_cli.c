@@ -76,6 +76,29 @@ int main(void) {
     CHECK(toks == 5, "generate printed %d ids, want 5", toks);
     free(out);
 
+    /* generate gives the same ids with the weights mapped and copied into memory */
+    char *ids_mem = NULL, *ids_map = NULL;
+    snprintf(cmd, sizeof cmd, "%s generate -m %s/a --prompt-ids %s/p.i32 -n 5 --temperature 0 --backend cpu 2>/dev/null", bin, tmp, tmp);
+    CHECK(test_run(cmd, &ids_mem) == 0, "generate (cpu) failed");
+    snprintf(cmd, sizeof cmd, "%s generate -m %s/a --prompt-ids %s/p.i32 -n 5 --temperature 0 --backend cpu --mmap 2>/dev/null", bin, tmp, tmp);
+    CHECK(test_run(cmd, &ids_map) == 0, "generate --mmap failed");
+    CHECK(ids_mem && ids_map && !strcmp(ids_mem, ids_map), "--mmap changed the tokens: '%s' vs '%s'", ids_mem ? ids_mem : "", ids_map ? ids_map : "");
+    free(ids_mem);
+    free(ids_map);
+
+    /* bench runs every section on a small budget and writes its JSON */
+    snprintf(cmd, sizeof cmd, "%s bench -m %s/a -t 2 --decode 2 --contexts 16 --prefill 8 --batch 1,2 --batch-steps 2 --json %s/bench.json 2>/dev/null",
+             bin, tmp, tmp);
+    CHECK(test_run(cmd, &out) == 0, "bench failed");
+    CHECK(out && strstr(out, "linear    FP8  x 1 row") && strstr(out, "decode    context") && strstr(out, "prefill") &&
+              strstr(out, "B =  2") && strstr(out, "weights in memory"),
+          "bench output lacks a section:\n%s", out ? out : "");
+    free(out);
+    snprintf(cmd, sizeof cmd, "python3 -c \"import json,sys; d=json.load(open('%s/bench.json')); "
+                              "sys.exit(0 if len(d['linears'])>=4 and d['decode'] and d['batched'][1]['batch']==2 else 1)\" 2>/dev/null || "
+                              "! command -v python3 >/dev/null", tmp);
+    CHECK(test_run(cmd, NULL) == 0, "bench JSON is not valid or lacks sections");
+
     /* bad command lines: non-zero exit, exactly one line on stderr, no crash */
     const char *bad[] = {
         "%s logits -m %s/missing --prompt-ids /dev/null -o /dev/null",
@@ -91,6 +114,8 @@ int main(void) {
         "%s generate -m %s/a -p hello",
         "%s generate -m %s/a -p hello --prompt-ids %s/p.i32",
         "%s info",
+        "%s bench -m %s/a --batch 0x",
+        "%s bench",
         "%s nosuchcommand %s",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {

@@ -1,0 +1,116 @@
+/* Linear rates per weight format (see bench_linears.h). */
+#include "tools/bench_linears.h"
+
+#include <stdlib.h>
+#include <time.h>
+
+#include "core/error.h"
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+typedef struct {
+    const ld_weight **w;
+    int n, cap;
+} wlist;
+
+static int add(wlist *l, const ld_weight *w) {
+    if (!w->data || w->n <= 0) return 0;
+    if (l->n == l->cap) {
+        int cap = l->cap ? 2 * l->cap : 64;
+        const ld_weight **p = realloc(l->w, sizeof *p * (size_t)cap);
+        if (!p) return ld_set_error("out of memory");
+        l->w = p, l->cap = cap;
+    }
+    l->w[l->n++] = w;
+    return 0;
+}
+
+/* 0 BF16, 1 FP8 (wo_a's bf16 use included), 2 FP4; -1 others */
+static int group(const ld_weight *w) {
+    switch (w->fmt) {
+    case LD_WF_BF16: return 0;
+    case LD_WF_FP8:
+    case LD_WF_FP8_DQ: return 1;
+    case LD_WF_FP4: return 2;
+    default: return -1;
+    }
+}
+
+static int collect(const ld_model *m, wlist *g) {
+    const ld_config *c = &m->cfg;
+    const ld_weight *ws[64];
+    int n = 0;
+    ws[n++] = &m->head;
+    int rc = 0;
+    for (int i = 0; i < n; i++) rc |= group(ws[i]) >= 0 ? add(&g[group(ws[i])], ws[i]) : 0;
+    for (int l = 0; l < c->n_layers && !rc; l++) {
+        const ld_layer_w *L = &m->layers[l];
+        const ld_attn_w *a = &L->attn;
+        n = 0;
+        ws[n++] = &a->wq_a, ws[n++] = &a->wq_b, ws[n++] = &a->wkv, ws[n++] = &a->wo_a, ws[n++] = &a->wo_b;
+        ws[n++] = &a->comp.wkv, ws[n++] = &a->comp.wgate, ws[n++] = &a->idx_wq_b, ws[n++] = &a->idx_wproj;
+        ws[n++] = &a->idx_comp.wkv, ws[n++] = &a->idx_comp.wgate, ws[n++] = &L->ffn.gate;
+        ws[n++] = &L->ffn.shared.w1, ws[n++] = &L->ffn.shared.w2, ws[n++] = &L->ffn.shared.w3;
+        for (int e = 0; e < c->n_activated_experts && e < c->n_routed_experts && n + 3 <= 64; e++) {
+            const ld_expert_w *x = &L->ffn.experts[e];
+            ws[n++] = &x->w1, ws[n++] = &x->w2, ws[n++] = &x->w3;
+        }
+        for (int i = 0; i < n && !rc; i++)
+            if (group(ws[i]) >= 0) rc = add(&g[group(ws[i])], ws[i]);
+    }
+    return rc;
+}
+
+int bench_linear_rates(const ld_model *m, const int *rows, int n_rows, bench_linear_rate *out) {
+    static const char *names[3] = {"BF16", "FP8", "FP4"};
+    wlist g[3] = {{0}};
+    int n_out = -1;
+    ld_bf16 *x = NULL, *y = NULL;
+    if (collect(m, g)) goto done;
+    long maxk = 0, maxn = 0;
+    int maxrows = 1;
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < g[i].n; j++) {
+            maxk = g[i].w[j]->k > maxk ? g[i].w[j]->k : maxk;
+            maxn = g[i].w[j]->n > maxn ? g[i].w[j]->n : maxn;
+        }
+    for (int r = 0; r < n_rows; r++) maxrows = rows[r] > maxrows ? rows[r] : maxrows;
+    x = malloc(sizeof *x * (size_t)(maxk * maxrows));
+    y = malloc(sizeof *y * (size_t)(maxn * maxrows));
+    if (!x || !y) { ld_set_error("out of memory"); goto done; }
+    uint32_t s = 12345;
+    for (long i = 0; i < maxk * maxrows; i++) {
+        s = s * 1664525u + 1013904223u;
+        x[i] = ld_f32_to_bf16((float)((int)(s >> 9) - (1 << 22)) / (float)(1 << 22));
+    }
+    n_out = 0;
+    for (int i = 0; i < 3; i++) {
+        if (!g[i].n) continue;
+        for (int r = 0; r < n_rows; r++) {
+            bench_linear_rate *o = &out[n_out++];
+            *o = (bench_linear_rate){.format = names[i], .rows = rows[r]};
+            for (int j = 0; j < g[i].n; j++) {
+                o->bytes += ld_weight_bytes(g[i].w[j]);
+                o->macs += (double)g[i].w[j]->n * g[i].w[j]->k * rows[r];
+            }
+            /* one warm pass, then passes until half a second has gone by */
+            int passes = 0;
+            double t0 = 0;
+            do {
+                if (passes == 1) t0 = now_s();
+                for (int j = 0; j < g[i].n; j++) m->ops->linear(g[i].w[j], x, rows[r], y);
+                passes++;
+            } while (passes < 3 || now_s() - t0 < 0.5);
+            o->seconds = (now_s() - t0) / (passes - 1);
+        }
+    }
+done:
+    for (int i = 0; i < 3; i++) free(g[i].w);
+    free(x);
+    free(y);
+    return n_out;
+}

@@ -1,0 +1,23 @@
+/* Rates of a backend's linears on a model's own decode-path weights, per
+ * weight format: what decode speed is made of, and what a port tunes first. */
+#ifndef LADDER_TOOLS_BENCH_LINEARS_H
+#define LADDER_TOOLS_BENCH_LINEARS_H
+
+#include "model/model.h"
+
+typedef struct {
+    const char *format; /* "BF16", "FP8", "FP4" */
+    int rows;           /* activation rows per call */
+    double bytes;       /* weight bytes streamed per pass */
+    double macs;        /* multiply-adds per pass */
+    double seconds;     /* per pass */
+} bench_linear_rate;
+
+/* Runs every weight of each format that one decoded token reads (the head,
+ * attention, shared and top-k routed experts of every layer, gates) through
+ * m->ops->linear with `rows` random activation rows, for each entry of
+ * rows[]. Fills out[] (up to 3 * n_rows entries); returns how many, or -1
+ * with ld_last_error() set. */
+int bench_linear_rates(const ld_model *m, const int *rows, int n_rows, bench_linear_rate *out);
+
+#endif
