@@ -116,9 +116,9 @@ static int panel_task(const lin_job *J, int n0, int n1, int mb) {
     return 0;
 }
 
-/* k range of one tall pass: the 8-row block of x over it (16 KB) stays in
+/* k range of one tall pass: the 8-row block of x over it (32 KB) stays in
  * L1 while the task's weight rows stream past in pairs. */
-#define TALL_KC 512
+#define TALL_KC 1024
 
 /* Eight activation rows from r against the task's weight rows: tall tiles
  * over k ranges, accumulators kept per row pair in between. */
