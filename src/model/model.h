@@ -85,6 +85,7 @@ typedef struct {
     void **owned;            /* aligned copies of misaligned small tensors */
     int n_owned;
     int resident;            /* weights copied out of the file mapping (resident.h) */
+    char mapped_why[256];    /* why an auto load kept (some) weights mapped; "" otherwise */
 } ld_model;
 
 /* Opens the checkpoint directory, parses config.json (and

@@ -310,8 +310,12 @@ int ld_model_load_opts(const char *dir, const ld_backend_ops *ops, const ld_load
     if (bind_all(m)) return load_fail(m);
     if (o && want_resident(m, o->mode)) {
         unbind(m);
-        if (ld_ckpt_make_resident(&m->ck, o->progress) || bind_all(m)) return load_fail(m);
-        m->resident = 1;
+        m->resident = ld_ckpt_make_resident(&m->ck, o->progress) == 0;
+        if (!m->resident && o->mode == LD_LOAD_RESIDENT) return load_fail(m);
+        /* auto: a failed copy (out of memory, say) leaves the files not yet
+           moved mapped; every tensor points at live memory either way */
+        if (!m->resident) snprintf(m->mapped_why, sizeof m->mapped_why, "%s", ld_last_error());
+        if (bind_all(m)) return load_fail(m);
     }
     return 0;
 }
