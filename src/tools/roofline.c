@@ -62,7 +62,7 @@ double ld_measure_read_bw(int threads, size_t bytes) {
     if (!buf) return 0;
     memset(buf, 1, bytes); /* fault every page in before timing */
     double best = 0;
-    for (int pass = 0; pass < 5; pass++) {
+    for (int pass = 0; pass < 8; pass++) {
         pthread_t th[256];
         job_t jobs[256];
         pthread_barrier_t bar;
@@ -120,7 +120,7 @@ double ld_measure_peak_fma(int threads, const char **isa) {
     if (isa) *isa = wide ? "avx512" : "avx2";
     long iters = 20000000;
     double best = 0;
-    for (int pass = 0; pass < 3; pass++) {
+    for (int pass = 0; pass < 7; pass++) { /* best of several: short passes catch host noise */
         pthread_t th[256];
         job_t jobs[256];
         pthread_barrier_t bar;
