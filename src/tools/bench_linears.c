@@ -43,14 +43,11 @@ static int group(const ld_weight *w) {
 static int collect(const ld_model *m, wlist *g) {
     const ld_config *c = &m->cfg;
     const ld_weight *ws[64];
-    int n = 0;
-    ws[n++] = &m->head;
-    int rc = 0;
-    for (int i = 0; i < n; i++) rc |= group(ws[i]) >= 0 ? add(&g[group(ws[i])], ws[i]) : 0;
+    int rc = group(&m->head) >= 0 ? add(&g[group(&m->head)], &m->head) : 0;
     for (int l = 0; l < c->n_layers && !rc; l++) {
         const ld_layer_w *L = &m->layers[l];
         const ld_attn_w *a = &L->attn;
-        n = 0;
+        int n = 0;
         ws[n++] = &a->wq_a, ws[n++] = &a->wq_b, ws[n++] = &a->wkv, ws[n++] = &a->wo_a, ws[n++] = &a->wo_b;
         ws[n++] = &a->comp.wkv, ws[n++] = &a->comp.wgate, ws[n++] = &a->idx_wq_b, ws[n++] = &a->idx_wproj;
         ws[n++] = &a->idx_comp.wkv, ws[n++] = &a->idx_comp.wgate, ws[n++] = &L->ffn.gate;

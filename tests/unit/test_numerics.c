@@ -25,16 +25,7 @@ static float bits_f(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
 static uint32_t f_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
 static int same_bits(float a, float b) { return f_bits(a) == f_bits(b); }
 
-/* ---- fp8 e4m3fn ---------------------------------------------------------- */
-
-/* The format definition: sign, 4-bit exponent with bias 7, 3-bit mantissa;
- * exponent 0 is subnormal (m * 2^-9); S.1111.111 is NaN; no infinities. */
-static double fp8_def(int c) {
-    int s = c >> 7, e = (c >> 3) & 15, m = c & 7;
-    if (e == 15 && m == 7) return NAN;
-    double v = e == 0 ? ldexp(m, -9) : ldexp(8 + m, e - 10);
-    return s ? -v : v;
-}
+/* ---- fp8 e4m3fn (values from the format definition, testutil.h) --------- */
 
 /* Nearest finite magnitude code by linear scan; ties go to the even code
  * (= even mantissa, since the mantissa is the low bits). Magnitudes beyond
@@ -42,7 +33,7 @@ static double fp8_def(int c) {
 static double fp8_val[128];
 static int fp8_nearest_mag(double a) {
     if (fp8_val[1] == 0)
-        for (int c = 0; c < 128; c++) fp8_val[c] = fp8_def(c);
+        for (int c = 0; c < 128; c++) fp8_val[c] = test_fp8_value(c);
     int best = 0;
     double bd = INFINITY;
     for (int c = 0; c <= 0x7e; c++) {
@@ -59,7 +50,7 @@ static int fp8_encode_ref(float x) {
 static void test_fp8_decode(void) {
     int bad = 0;
     for (int c = 0; c < 256; c++) {
-        double want = fp8_def(c);
+        double want = test_fp8_value(c);
         float got = ld_fp8_to_f32((uint8_t)c);
         if (isnan(want)) {
             if (!isnan(got)) bad++;
@@ -77,7 +68,7 @@ static void test_fp8_decode(void) {
 
 static void test_fp8_roundtrip(void) {
     for (int c = 0; c < 256; c++) {
-        float v = (float)fp8_def(c);
+        float v = (float)test_fp8_value(c);
         if (isnan(v)) continue;
         uint8_t back = ld_f32_to_fp8(v);
         CHECK(back == c, "fp8 encode(decode(0x%02x)) = 0x%02x", c, back);
@@ -101,8 +92,8 @@ static void test_fp8_encode(void) {
     }
     /* exact midpoints between consecutive codes, and one float either side */
     for (int c = 0; c < 0x7e; c++) {
-        float mid = (float)((fp8_def(c) + fp8_def(c + 1)) / 2); /* 5 significant bits: exact */
-        CHECK((double)mid * 2 == fp8_def(c) + fp8_def(c + 1), "midpoint representable");
+        float mid = (float)((test_fp8_value(c) + test_fp8_value(c + 1)) / 2); /* 5 significant bits: exact */
+        CHECK((double)mid * 2 == test_fp8_value(c) + test_fp8_value(c + 1), "midpoint representable");
         float xs[3] = {mid, nextafterf(mid, 0), nextafterf(mid, INFINITY)};
         for (int i = 0; i < 3; i++) { fp8_check(xs[i]); fp8_check(-xs[i]); }
         /* the tie itself must go to the even code */
@@ -356,7 +347,7 @@ static void test_sim_bf16(void) {
                 double s8 = fp8_scale_ref(amax), s4 = fp4_scale_ref(amax);
                 for (int i = b * block; i < (b + 1) * block; i++) {
                     /* fp8/fp4 values times a power of two are exact in bf16 */
-                    double w8 = fp8_def(fp8_encode_ref(clampd((float)(xf[i] / s8), -448, 448))) * s8;
+                    double w8 = test_fp8_value(fp8_encode_ref(clampd((float)(xf[i] / s8), -448, 448))) * s8;
                     int c4 = fp4_encode_ref(clampd((float)(xf[i] / s4), -6, 6));
                     double w4 = (c4 & 8 ? -fp4_mag[c4 & 7] : fp4_mag[c4 & 7]) * s4;
                     if ((double)ld_bf16_to_f32(x8[i]) != w8 && bad++ < 10)

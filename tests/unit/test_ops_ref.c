@@ -53,12 +53,6 @@ static uint16_t rand_bf16_bounded(int emin, int emax) {
 }
 static uint16_t rand_bf16_gauss(double sd) { return bf16_of((float)(rng_gauss() * sd)); }
 
-static double fp8_value(int c) {
-    int s = c >> 7, e = (c >> 3) & 15, m = c & 7;
-    if (e == 15 && m == 7) return NAN;
-    double v = e == 0 ? ldexp(m, -9) : ldexp(8 + m, e - 10);
-    return s ? -v : v;
-}
 static double fp8_tab[256];
 static int fp8_encode(double x) { /* nearest finite code, ties to even; saturates */
     int best = 0;
@@ -807,7 +801,7 @@ static void test_swiglu(void) {
 }
 
 int main(void) {
-    for (int c = 0; c < 256; c++) fp8_tab[c] = fp8_value(c);
+    for (int c = 0; c < 256; c++) fp8_tab[c] = test_fp8_value(c);
     test_linear();
     test_linear_f32();
     test_rmsnorm();

@@ -28,5 +28,9 @@ const char *test_tmp_dir(void);
 void *test_read_file(const char *path, size_t *size);
 /* Runs a shell command, returns its exit status; output to *out if given (caller frees). */
 int test_run(const char *cmd, char **out);
+/* fp8 e4m3fn code -> value from the format definition (sign, 4-bit exponent
+ * with bias 7, 3-bit mantissa; exponent 0 is subnormal, m * 2^-9;
+ * S.1111.111 is NaN; no infinities), independent of the engine's codec. */
+double test_fp8_value(int code);
 
 #endif

@@ -33,6 +33,9 @@ typedef struct {
  * the direct tiles stay ahead up to 16 rows for FP8 and 32 for BF16/FP4). */
 static int panel_min_rows(ld_wfmt fmt) { return fmt == LD_WF_FP8 || fmt == LD_WF_FP8_DQ ? 16 : 32; }
 
+/* F32 weights are already fp32: nothing to decode into a panel. */
+static int uses_panel(const ld_weight *w, int m) { return m >= panel_min_rows(w->fmt) && w->fmt != LD_WF_F32; }
+
 /* Activation and panel buffers start on a cache line, and rows are
  * multiples of 64 bytes, so no 64-byte vector load splits across lines. */
 static float *cpu_alloc(size_t floats) {
@@ -143,7 +146,7 @@ static void lin_task(void *ctx, int task, int n_tasks) {
     int k = w->k, n0 = task * TASK_ROWS, n1 = n0 + TASK_ROWS < w->n ? n0 + TASK_ROWS : w->n;
     int mb = (int)(XBLOCK_BYTES / ((long)k * 4));
     mb = mb < CPU_MR ? CPU_MR : mb - mb % CPU_MR;
-    if (J->m >= panel_min_rows(w->fmt) && w->fmt != LD_WF_F32 && panel_task(J, n0, n1, mb) == 0) return;
+    if (uses_panel(w, J->m) && panel_task(J, n0, n1, mb) == 0) return;
     int m8 = J->x8 ? J->m - J->m % CPU_MR_TALL : 0;
     for (int r = 0; r < m8; r += CPU_MR_TALL) tall_block(J, n0, n1, r);
     for (int m0 = m8; m0 < J->m; m0 += mb) {
@@ -186,7 +189,7 @@ void cpu_run_tiles(const ld_weight *w, const float *x, int m, float *y) {
     /* tall tiles run only on the direct path (no panel); without the
      * interleaved copy (out of memory) the 4-row tiles give the same bits */
     float *x8 = NULL;
-    if (m >= CPU_MR_TALL && (m < panel_min_rows(w->fmt) || w->fmt == LD_WF_F32))
+    if (m >= CPU_MR_TALL && !uses_panel(w, m))
         J.x8 = x8 = interleave8(x, m - m % CPU_MR_TALL, w->k);
     ld_threadpool_run(cpu_pool(), (w->n + TASK_ROWS - 1) / TASK_ROWS, lin_task, &J);
     free(x8);
@@ -221,7 +224,6 @@ void cpu_quant_rows(const ld_bf16 *x, int m, int k, float *xf) {
             }
         }
 }
-
 
 /* Activation preparation of rows [r0, r1): quantized or widened into xf,
  * then permuted into xp where the format wants it. */

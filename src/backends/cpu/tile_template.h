@@ -14,8 +14,10 @@
  *        returns e4m3 values times 2^-8 (the fp16 route), hence FP8_SCALE's 2^8
  *   KERNELS_VAR, KERNELS_NAME    the cpu_kernels object and its name */
 
-/* Block scale of FP8 row n at k, times the 2^8 of the fp16 decode route. */
-#define FP8_SCALE(n, k) (cpu_e8m0[w->scale[(size_t)((n) / 128) * w->scale_cols + (k) / 128]] * 256.0f)
+/* FP8 block scales: the row of 128x128 blocks holding weight row n, and the
+ * scale at k in it, times the 2^8 of the fp16 decode route. */
+#define FP8_SROW(XS, n) ((XS) ? w->scale + (size_t)((n) / 128) * w->scale_cols : NULL)
+#define FP8_SCALE(s8, k) (cpu_e8m0[(s8)[(k) / 128]] * 256.0f)
 
 /* Bytes of weight row n, and of its FP4 scales (NULL for other formats). */
 #define WROW(EBITS, n) ((const uint8_t *)w->data + (size_t)(n) * (size_t)w->k * (EBITS) / 8)
@@ -32,12 +34,12 @@
 #define TILE_FIXED(DEC, XS, EBITS, MR, NR)                                                        \
     do {                                                                                          \
         v16 acc[MR][NR];                                                                          \
-        const uint8_t *wr[NR], *sr[NR], *s8 = XS ? w->scale + (size_t)(n0 / 128) * w->scale_cols : NULL; \
+        const uint8_t *wr[NR], *sr[NR], *s8 = FP8_SROW(XS, n0);                                   \
         _Pragma("GCC unroll 4") for (int r = 0; r < MR; r++)                                      \
             _Pragma("GCC unroll 4") for (int j = 0; j < NR; j++) acc[r][j] = V_ZERO();            \
         _Pragma("GCC unroll 4") for (int j = 0; j < NR; j++) wr[j] = WROW(EBITS, n0 + j), sr[j] = SROW(EBITS, n0 + j); \
         _Pragma("GCC unroll 2") for (size_t k = 0; k < (size_t)w->k; k += 32) {                 \
-            v16 xs = V_SET1(XS ? cpu_e8m0[s8[k / 128]] * 256.0f : 1.0f), xv[2][MR];               \
+            v16 xs = V_SET1(XS ? FP8_SCALE(s8, k) : 1.0f), xv[2][MR];                             \
             _Pragma("GCC unroll 2") for (int g = 0; g < 2; g++)                                   \
                 _Pragma("GCC unroll 4") for (int r = 0; r < MR; r++) {                            \
                 xv[g][r] = V_LOAD(x + r * ldx + k + 16 * g);                                      \
@@ -63,13 +65,13 @@
 #define TALL_FIXED(DEC, XS, EBITS, NR)                                                            \
     do {                                                                                          \
         v16 acc[CPU_MR_TALL][NR];                                                                 \
-        const uint8_t *wr[NR], *sr[NR], *s8 = XS ? w->scale + (size_t)(n0 / 128) * w->scale_cols : NULL; \
+        const uint8_t *wr[NR], *sr[NR], *s8 = FP8_SROW(XS, n0);                                   \
         _Pragma("GCC unroll 8") for (int r = 0; r < CPU_MR_TALL; r++)                             \
             _Pragma("GCC unroll 2") for (int j = 0; j < NR; j++)                                  \
                 acc[r][j] = first ? V_ZERO() : V_LOAD(st + (j * CPU_MR_TALL + r) * 16);           \
         _Pragma("GCC unroll 2") for (int j = 0; j < NR; j++) wr[j] = WROW(EBITS, n0 + j), sr[j] = SROW(EBITS, n0 + j); \
         for (size_t k = (size_t)k0; k < (size_t)k1; k += 32) {                                   \
-            v16 wv[NR][2], xs = V_SET1(XS ? cpu_e8m0[s8[k / 128]] * 256.0f : 1.0f);               \
+            v16 wv[NR][2], xs = V_SET1(XS ? FP8_SCALE(s8, k) : 1.0f);                             \
             _Pragma("GCC unroll 2") for (int j = 0; j < NR; j++) {                                \
                 PREFETCH_NEXT(EBITS, j, k);                                                       \
                 DEC(wr[j] + k * EBITS / 8, sr[j], k, wv[j]);                                      \
@@ -130,7 +132,7 @@
             for (size_t k = 0; k < (size_t)w->k; k += 32) {                                      \
                 v16 v[2];                                                                         \
                 DEC(WROW(EBITS, n0 + j) + k * EBITS / 8, SROW(EBITS, n0 + j), k, v);              \
-                v16 s = V_SET1(XS ? FP8_SCALE(n0 + j, k) : 1.0f);                                 \
+                v16 s = V_SET1(XS ? FP8_SCALE(FP8_SROW(XS, n0 + j), k) : 1.0f);                   \
                 for (int g = 0; g < 2; g++) V_STORE(panel + (size_t)j * w->k + k + 16 * g, XS ? V_MUL(v[g], s) : v[g]); \
             }                                                                                     \
     }
