@@ -74,10 +74,12 @@ static wbuf make_weight(ld_wfmt fmt, int n, int k) {
 static void linear_checks(void) {
     const ld_wfmt fmts[] = {LD_WF_F32, LD_WF_BF16, LD_WF_FP8, LD_WF_FP8_DQ, LD_WF_FP4};
     const char *isas[] = {"avx512", "avx2", "scalar"};
-    int n = 260, k = 512, ms[] = {1, 3, 4, 8, 9, 37};
+    /* k: two full 512-wide panel ranges and a short one; n: an edge of 4
+       weight rows; m: direct, tall and panel paths, with edge tiles */
+    int n = 260, k = 1152, ms[] = {1, 3, 4, 8, 9, 37, 50};
     for (int f = 0; f < 5; f++) {
         wbuf wb = make_weight(fmts[f], n, k);
-        for (int mi = 0; mi < 6; mi++) {
+        for (int mi = 0; mi < 7; mi++) {
             int m = ms[mi];
             ld_bf16 *x = malloc(sizeof(ld_bf16) * (size_t)m * k);
             for (long i = 0; i < (long)m * k; i++) x[i] = ld_f32_to_bf16(frand());

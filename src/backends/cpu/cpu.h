@@ -40,17 +40,24 @@
 
 typedef void (*cpu_tile_fn)(const float *x, long ldx, int mr, const ld_weight *w, int n0, int nr, float *y, long ldy);
 
-/* Decodes weight rows [n0, n0+nr) into panel[j*k ...] as exact fp32 values,
- * each row in the slot layout of its format, so the F32 tile on the panel
- * gives the same bits as the format's own tile. Used when many activation
- * rows share each weight row (prefill, batches). */
-typedef void (*cpu_decode_fn)(const ld_weight *w, int n0, int nr, float *panel);
+/* Decodes the k range [k0, k1) (multiples of 32) of weight rows [n0, n0+nr)
+ * into panel[j*(k1-k0) ...] as exact fp32 values, each row in the slot
+ * layout of its format, so the F32 tile on the panel gives the same bits as
+ * the format's own tile. Used when many activation rows share each weight
+ * row (prefill, batches). */
+typedef void (*cpu_decode_fn)(const ld_weight *w, int n0, int nr, long k0, long k1, float *panel);
 
-/* Panel tile over a k range [k0, k1) (multiples of 32): continues the
- * 16-lane accumulators kept in st[(r*CPU_NR + j)*16 ...] (zero when first),
- * so a long k can be cut into L1-sized chunks without changing a bit. */
-typedef void (*cpu_panel_fn)(const float *x, long ldx, int mr, const float *panel, long ldp, int nr, long k0, long k1,
-                             float *st, int first);
+/* Panel tiles: activation rows [0, m) in tiles of CPU_MR against panel rows
+ * [0, nr), nr <= CPU_NR, over the k range [0, kc) (a multiple of 32) of
+ * pieces whose rows are ldx and ldp apart. Continues the 16-lane
+ * accumulators of row r, panel row j kept in
+ * st[((r/CPU_MR)*CPU_MR*CPU_NR + (r%CPU_MR)*CPU_NR + j)*16 ...] (zero when
+ * first), so a long k can be cut into L1-sized ranges without changing a
+ * bit. On the last range (y not NULL) the sums go to y[r*ldy + j] instead.
+ * One call covers a whole block of rows: the per-call cost (loading and
+ * storing accumulators aside) is paid once per block. */
+typedef void (*cpu_panel_fn)(const float *x, long ldx, int m, const float *panel, long ldp, int nr, long kc, float *st,
+                             int first, float *y, long ldy);
 
 /* Tall tile: CPU_MR_TALL activation rows at once (batched decode, small
  * expert groups) against weight rows [n0, n0+nr), nr <= 2, over the k range
@@ -65,7 +72,7 @@ typedef struct {
     const char *name;
     cpu_tile_fn tile[5];     /* indexed by ld_wfmt */
     cpu_decode_fn decode[5]; /* indexed by ld_wfmt */
-    cpu_panel_fn panel_tile;
+    cpu_panel_fn panel_tiles;
     cpu_tall_fn tall[5];     /* indexed by ld_wfmt */
 } cpu_kernels;
 

@@ -14,17 +14,20 @@
 #include "core/threadpool.h"
 
 #define TASK_ROWS 64          /* output rows per task (multiple of CPU_NR) */
+#define PANEL_FLOATS (256 << 10) /* a task's decoded panel: 1 MB, half of L2 */
 #define XBLOCK_BYTES (192 << 10)
 
 typedef struct {
     const ld_weight *w;
     const float *x;
     const float *x8; /* x in interleaved blocks of CPU_MR_TALL rows, or NULL */
-    int m;
+    const float *xb; /* x stored by pieces for the panel path, or NULL */
+    int m, task_rows;
     float *y;
+    ld_bf16 *yb;
     cpu_tile_fn tile;
     cpu_decode_fn decode;
-    cpu_panel_fn panel_tile;
+    cpu_panel_fn panel_tiles;
     cpu_tall_fn tall;
 } lin_job;
 
@@ -43,80 +46,99 @@ static float *cpu_alloc(size_t floats) {
     return aligned_alloc(64, bytes);
 }
 
-/* One panel buffer per thread, kept between calls (it is about 1 MB) and
- * freed by the key destructor when a pool thread exits. */
+/* Scratch buffers, one set per thread, kept between calls and freed by the
+ * key destructor when the thread exits. Fresh large allocations come from
+ * new mappings whose pages the kernel must fault in and zero on every call:
+ * in a 512-token prefill that cost more than the activation math itself. */
+enum { SCR_PANEL, SCR_ACT, SCR_PACK, SCR_N };
 typedef struct {
-    float *p;
-    size_t cap;
-} panel_buf;
-static pthread_key_t panel_key;
-static pthread_once_t panel_once = PTHREAD_ONCE_INIT;
+    float *p[SCR_N];
+    size_t cap[SCR_N];
+} scratch_set;
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
 
-static void panel_free(void *v) {
-    panel_buf *b = v;
-    free(b->p);
+static void scratch_free(void *v) {
+    scratch_set *b = v;
+    for (int i = 0; i < SCR_N; i++) free(b->p[i]);
     free(b);
 }
 
-static void panel_key_init(void) { pthread_key_create(&panel_key, panel_free); }
+static void scratch_key_init(void) { pthread_key_create(&scratch_key, scratch_free); }
 
-static float *panel_buffer(size_t floats) {
-    pthread_once(&panel_once, panel_key_init);
-    panel_buf *b = pthread_getspecific(panel_key);
+/* At least floats floats in this thread's buffer of the given kind (its old
+ * contents are not kept), or NULL when out of memory. */
+static float *scratch(int kind, size_t floats) {
+    pthread_once(&scratch_once, scratch_key_init);
+    scratch_set *b = pthread_getspecific(scratch_key);
     if (!b) {
         if (!(b = calloc(1, sizeof *b))) return NULL;
-        pthread_setspecific(panel_key, b);
+        pthread_setspecific(scratch_key, b);
     }
-    if (floats > b->cap) {
-        free(b->p);
-        b->p = cpu_alloc(floats);
-        b->cap = b->p ? floats : 0;
+    if (floats > b->cap[kind]) {
+        free(b->p[kind]);
+        b->p[kind] = cpu_alloc(floats);
+        b->cap[kind] = b->p[kind] ? floats : 0;
     }
-    return b->p;
+    return b->p[kind];
 }
 
-/* k range of one panel pass: 4 panel rows and a 12-row block of x over this
- * range (2 KB per row) stay in L1 while every x tile of the block passes. */
+/* Panel path blocking: k is cut into PANEL_KC ranges and the activation
+ * rows into blocks of PANEL_MB. Over one range, the block of x (24 KB) and
+ * the 4 panel rows a tile group shares (8 KB) stay in L1 while every tile of
+ * the block passes. Both are stored in contiguous pieces, rows kc apart
+ * (panel_off): rows k*4 bytes apart, k a multiple of 1024, would all fall in
+ * the same few L1 sets and evict each other. */
 #define PANEL_KC 512
+#define PANEL_MB 12
+
+/* Start of the piece holding rows [r0, r0+rows) over the k range from k0,
+ * in a matrix of k columns stored by pieces. */
+static size_t panel_off(long r0, long rows, long k, long k0) { return (size_t)(r0 * k + rows * k0); }
 
 /* Many rows: the task's weights are decoded once into an fp32 panel (slot
  * layout, exact values) that stays in L2, and the tiles walk it in k ranges
  * that fit L1, carrying their 16-lane accumulators between ranges; the
  * per-lane fma sequence is the direct tiles' one, so the bits are too. */
-static int panel_task(const lin_job *J, int n0, int n1, int mb) {
+static int panel_task(const lin_job *J, int n0, int n1) {
     const ld_weight *w = J->w;
-    long k = w->k;
-    int nt = (n1 - n0 + CPU_NR - 1) / CPU_NR, mt = (mb + CPU_MR - 1) / CPU_MR;
+    long k = w->k, nn = n1 - n0;
+    int nt = (int)(nn + CPU_NR - 1) / CPU_NR, mt = PANEL_MB / CPU_MR;
     size_t st_floats = (size_t)nt * mt * CPU_MR * CPU_NR * 16;
-    float *panel = panel_buffer((size_t)(n1 - n0) * (size_t)k + st_floats);
+    float *panel = scratch(SCR_PANEL, (size_t)nn * (size_t)k + st_floats);
     if (!panel) return -1;
-    float *st = panel + (size_t)(n1 - n0) * (size_t)k;
-    J->decode(w, n0, n1 - n0, panel);
-    for (int m0 = 0; m0 < J->m; m0 += mb) {
-        int m1 = m0 + mb < J->m ? m0 + mb : J->m;
+    float *st = panel + (size_t)nn * (size_t)k;
+    for (long k0 = 0; k0 < k; k0 += PANEL_KC)
+        J->decode(w, n0, (int)nn, k0, k0 + PANEL_KC < k ? k0 + PANEL_KC : k, panel + panel_off(0, nn, k, k0));
+    for (int m0 = 0; m0 < J->m; m0 += PANEL_MB) {
+        int m1 = m0 + PANEL_MB < J->m ? m0 + PANEL_MB : J->m, mb = m1 - m0;
         for (long k0 = 0; k0 < k; k0 += PANEL_KC) {
-            long k1 = k0 + PANEL_KC < k ? k0 + PANEL_KC : k;
+            long kc = k0 + PANEL_KC < k ? PANEL_KC : k - k0;
+            const float *xb = J->xb + panel_off(m0, mb, k, k0), *pb = panel + panel_off(0, nn, k, k0);
             for (int n = n0; n < n1; n += CPU_NR) {
                 int nr = n1 - n < CPU_NR ? n1 - n : CPU_NR;
-                for (int r = m0; r < m1; r += CPU_MR) {
-                    int mr = m1 - r < CPU_MR ? m1 - r : CPU_MR;
-                    float *ts = st + ((size_t)((n - n0) / CPU_NR) * mt + (size_t)(r - m0) / CPU_MR) * CPU_MR * CPU_NR * 16;
-                    J->panel_tile(J->x + (long)r * k, k, mr, panel + (long)(n - n0) * k, k, nr, k0, k1, ts, k0 == 0);
-                }
-            }
-        }
-        for (int n = n0; n < n1; n += CPU_NR) {
-            int nr = n1 - n < CPU_NR ? n1 - n : CPU_NR;
-            for (int r = m0; r < m1; r += CPU_MR) {
-                int mr = m1 - r < CPU_MR ? m1 - r : CPU_MR;
-                const float *ts = st + ((size_t)((n - n0) / CPU_NR) * mt + (size_t)(r - m0) / CPU_MR) * CPU_MR * CPU_NR * 16;
-                for (int i = 0; i < mr; i++)
-                    for (int j = 0; j < nr; j++)
-                        J->y[(long)(r + i) * w->n + n + j] = cpu_reduce16(ts + (i * CPU_NR + j) * 16);
+                float *ts = st + (size_t)((n - n0) / CPU_NR) * mt * CPU_MR * CPU_NR * 16;
+                J->panel_tiles(xb, kc, mb, pb + (n - n0) * kc, kc, nr, kc, ts, k0 == 0,
+                               k0 + kc == k ? J->y + (long)m0 * w->n + n : NULL, w->n);
             }
         }
     }
     return 0;
+}
+
+/* x stored by pieces for the panel path (panel_off). */
+static float *pack_pieces(const float *x, int m, long k) {
+    float *xb = scratch(SCR_PACK, (size_t)m * (size_t)k);
+    if (!xb) return NULL;
+    for (long m0 = 0; m0 < m; m0 += PANEL_MB) {
+        long mb = m0 + PANEL_MB < m ? PANEL_MB : m - m0;
+        for (long k0 = 0; k0 < k; k0 += PANEL_KC) {
+            long kc = k0 + PANEL_KC < k ? PANEL_KC : k - k0;
+            for (long i = 0; i < mb; i++)
+                memcpy(xb + panel_off(m0, mb, k, k0) + i * kc, x + (m0 + i) * k + k0, sizeof(float) * (size_t)kc);
+        }
+    }
+    return xb;
 }
 
 /* k range of one tall pass: the 8-row block of x over it (32 KB) stays in
@@ -139,14 +161,25 @@ static void tall_block(const lin_job *J, int n0, int n1, int r) {
             J->y[(long)(r + i) * w->n + n] = cpu_reduce16(st + ((n - n0) * CPU_MR_TALL + i) * 16);
 }
 
+static void lin_rows(const lin_job *J, int n0, int n1);
+
 static void lin_task(void *ctx, int task, int n_tasks) {
     (void)n_tasks;
     const lin_job *J = ctx;
+    int n0 = task * J->task_rows, n1 = n0 + J->task_rows < J->w->n ? n0 + J->task_rows : J->w->n;
+    lin_rows(J, n0, n1);
+    if (J->yb)
+        for (long r = 0; r < J->m; r++)
+            for (long i = r * J->w->n + n0; i < r * J->w->n + n1; i++) J->yb[i] = ld_f32_to_bf16(J->y[i]);
+}
+
+/* Outputs [n0, n1) of every row. */
+static void lin_rows(const lin_job *J, int n0, int n1) {
     const ld_weight *w = J->w;
-    int k = w->k, n0 = task * TASK_ROWS, n1 = n0 + TASK_ROWS < w->n ? n0 + TASK_ROWS : w->n;
+    int k = w->k;
     int mb = (int)(XBLOCK_BYTES / ((long)k * 4));
     mb = mb < CPU_MR ? CPU_MR : mb - mb % CPU_MR;
-    if (uses_panel(w, J->m) && panel_task(J, n0, n1, mb) == 0) return;
+    if (J->xb && panel_task(J, n0, n1) == 0) return;
     int m8 = J->x8 ? J->m - J->m % CPU_MR_TALL : 0;
     for (int r = 0; r < m8; r += CPU_MR_TALL) tall_block(J, n0, n1, r);
     for (int m0 = m8; m0 < J->m; m0 += mb) {
@@ -173,7 +206,7 @@ static void permute_rows(ld_wfmt fmt, const float *x, int m, int k, float *xp) {
 
 /* Rows [0, m8) of x in interleaved blocks of CPU_MR_TALL (cpu_x8). */
 static float *interleave8(const float *x, int m8, long k) {
-    float *x8 = cpu_alloc((size_t)m8 * (size_t)k);
+    float *x8 = scratch(SCR_PACK, (size_t)m8 * (size_t)k);
     if (!x8) return NULL;
     for (long b = 0; b < m8 / CPU_MR_TALL; b++)
         for (long s = 0; s < k / 16; s++)
@@ -182,18 +215,24 @@ static float *interleave8(const float *x, int m8, long k) {
     return x8;
 }
 
-void cpu_run_tiles(const ld_weight *w, const float *x, int m, float *y) {
+/* y as fp32, and also rounded to bf16 into yb (when not NULL) by the task
+ * that computed it, while it is still in cache. */
+static void run_tiles(const ld_weight *w, const float *x, int m, float *y, ld_bf16 *yb) {
     const cpu_kernels *K = cpu_active();
-    lin_job J = {.w = w, .x = x, .m = m, .y = y, .tile = K->tile[w->fmt], .decode = K->decode[w->fmt],
-                 .panel_tile = K->panel_tile, .tall = K->tall[w->fmt]};
+    lin_job J = {.w = w, .x = x, .m = m, .y = y, .yb = yb, .tile = K->tile[w->fmt], .decode = K->decode[w->fmt],
+                 .panel_tiles = K->panel_tiles, .tall = K->tall[w->fmt]};
     /* tall tiles run only on the direct path (no panel); without the
      * interleaved copy (out of memory) the 4-row tiles give the same bits */
-    float *x8 = NULL;
-    if (m >= CPU_MR_TALL && !uses_panel(w, m))
-        J.x8 = x8 = interleave8(x, m - m % CPU_MR_TALL, w->k);
-    ld_threadpool_run(cpu_pool(), (w->n + TASK_ROWS - 1) / TASK_ROWS, lin_task, &J);
-    free(x8);
+    if (uses_panel(w, m)) J.xb = pack_pieces(x, m, w->k);
+    else if (m >= CPU_MR_TALL) J.x8 = interleave8(x, m - m % CPU_MR_TALL, w->k);
+    /* the panel of a task stays in L2 beside the blocks of x passing by */
+    J.task_rows = TASK_ROWS;
+    if (J.xb)
+        while (J.task_rows > CPU_NR && (long)J.task_rows * w->k > PANEL_FLOATS) J.task_rows /= 2;
+    ld_threadpool_run(cpu_pool(), (w->n + J.task_rows - 1) / J.task_rows, lin_task, &J);
 }
+
+void cpu_run_tiles(const ld_weight *w, const float *x, int m, float *y) { run_tiles(w, x, m, y, NULL); }
 
 /* Reference activation quantization (1x128 E8M0 blocks, e4m3 RNE with
  * subnormals), producing the exact dequantized values the kernels consume.
@@ -245,7 +284,7 @@ static void prep_task(void *ctx, int task, int n_tasks) {
 
 void cpu_linear(const ld_weight *w, const ld_bf16 *x, int m, ld_bf16 *y) {
     long nx = (long)m * w->k, ny = (long)m * w->n;
-    float *xf = cpu_alloc((size_t)(2 * nx + ny));
+    float *xf = scratch(SCR_ACT, (size_t)(2 * nx + ny));
     if (!xf) abort(); /* scratch of a few MB; the interface has no failure path */
     float *xp = xf + nx, *yf = xp + nx;
     /* rows are independent: many rows (prefill) are prepared in parallel */
@@ -253,9 +292,7 @@ void cpu_linear(const ld_weight *w, const ld_bf16 *x, int m, ld_bf16 *y) {
     int tasks = m >= 16 ? ld_threadpool_size(cpu_pool()) * 2 : 1;
     if (tasks > 1) ld_threadpool_run(cpu_pool(), tasks, prep_task, &P);
     else prep_task(&P, 0, 1);
-    cpu_run_tiles(w, permuted(w->fmt) ? xp : xf, m, yf);
-    for (long i = 0; i < ny; i++) y[i] = ld_f32_to_bf16(yf[i]);
-    free(xf);
+    run_tiles(w, permuted(w->fmt) ? xp : xf, m, yf, y);
 }
 
 void cpu_linear_f32(const ld_weight *w, const float *x, int m, float *y) {
@@ -263,9 +300,8 @@ void cpu_linear_f32(const ld_weight *w, const float *x, int m, float *y) {
         cpu_run_tiles(w, x, m, y);
         return;
     }
-    float *xp = cpu_alloc((size_t)m * w->k);
+    float *xp = scratch(SCR_ACT, (size_t)m * w->k);
     if (!xp) abort();
     permute_rows(w->fmt, x, m, w->k, xp);
     cpu_run_tiles(w, xp, m, y);
-    free(xp);
 }

@@ -56,6 +56,32 @@ DECODER(dec_fp4) {
     v[1] = _mm512_permutexvar_ps(_mm512_srli_epi32(d, 4), tab);
 }
 
+/* The fixed 16-lane tree on 16 registers at once. Each step adds the halves
+ * the scalar tree adds ((i, i+8), (i, i+4), (i, i+2), (0, 1)), two
+ * accumulators per register, so the sums are bit for bit cpu_reduce16's.
+ * Fed in transposed order, the last register holds row r's four sums in
+ * its 128-bit chunk r. */
+static inline __attribute__((always_inline)) void reduce16(const __m512 *v, float *y, long ldy) {
+    __m512 a[8], b[4], c[2], d;
+    for (int p = 0; p < 8; p++) {
+        __m512 u = v[(2 * p) % 4 * 4 + (2 * p) / 4], t = v[(2 * p + 1) % 4 * 4 + (2 * p + 1) / 4];
+        a[p] = _mm512_add_ps(_mm512_shuffle_f32x4(u, t, 0x44), _mm512_shuffle_f32x4(u, t, 0xee));
+    }
+    for (int p = 0; p < 4; p++)
+        b[p] = _mm512_add_ps(_mm512_shuffle_f32x4(a[2 * p], a[2 * p + 1], 0x88),
+                             _mm512_shuffle_f32x4(a[2 * p], a[2 * p + 1], 0xdd));
+    for (int p = 0; p < 2; p++)
+        c[p] = _mm512_add_ps(_mm512_shuffle_ps(b[2 * p], b[2 * p + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                             _mm512_shuffle_ps(b[2 * p], b[2 * p + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+    d = _mm512_add_ps(_mm512_shuffle_ps(c[0], c[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                      _mm512_shuffle_ps(c[0], c[1], _MM_SHUFFLE(3, 1, 3, 1)));
+    _mm_storeu_ps(y, _mm512_extractf32x4_ps(d, 0));
+    _mm_storeu_ps(y + ldy, _mm512_extractf32x4_ps(d, 1));
+    _mm_storeu_ps(y + 2 * ldy, _mm512_extractf32x4_ps(d, 2));
+    _mm_storeu_ps(y + 3 * ldy, _mm512_extractf32x4_ps(d, 3));
+}
+#define V_REDUCE_16(v, y, ldy) reduce16(v, y, ldy)
+
 #define KERNELS_VAR cpu_kernels_avx512
 #define KERNELS_NAME "avx512"
 #include "backends/cpu/tile_template.h"

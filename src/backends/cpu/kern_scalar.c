@@ -30,21 +30,23 @@ static void tile(const float *x, long ldx, int mr, const ld_weight *w, int n0, i
         for (int j = 0; j < nr; j++) y[r * ldy + j] = cpu_reduce16(acc[r][j]);
 }
 
-static void decode(const ld_weight *w, int n0, int nr, float *panel) {
+static void decode(const ld_weight *w, int n0, int nr, long k0, long k1, float *panel) {
     for (int j = 0; j < nr; j++)
-        for (long s = 0; s < w->k / 16; s++)
-            for (int i = 0; i < 16; i++) panel[(long)j * w->k + 16 * s + i] = weight(w, n0 + j, cpu_elem(w->fmt, s, i));
+        for (long s = k0 / 16; s < k1 / 16; s++)
+            for (int i = 0; i < 16; i++)
+                panel[(long)j * (k1 - k0) + 16 * s - k0 + i] = weight(w, n0 + j, cpu_elem(w->fmt, s, i));
 }
 
-static void panel_tile(const float *x, long ldx, int mr, const float *panel, long ldp, int nr, long k0, long k1,
-                       float *st, int first) {
-    for (int r = 0; r < mr; r++)
+static void panel_tiles(const float *x, long ldx, int m, const float *panel, long ldp, int nr, long kc, float *st,
+                        int first, float *y, long ldy) {
+    for (int r = 0; r < m; r++)
         for (int j = 0; j < nr; j++) {
-            float *acc = st + (r * CPU_NR + j) * 16;
+            float *acc = st + ((r / CPU_MR) * CPU_MR * CPU_NR + (r % CPU_MR) * CPU_NR + j) * 16;
             if (first)
                 for (int i = 0; i < 16; i++) acc[i] = 0;
-            for (long k = k0; k < k1; k += 16)
+            for (long k = 0; k < kc; k += 16)
                 for (int i = 0; i < 16; i++) acc[i] = fmaf(x[r * ldx + k + i], panel[j * ldp + k + i], acc[i]);
+            if (y) y[r * ldy + j] = cpu_reduce16(acc);
         }
 }
 
@@ -63,5 +65,5 @@ static void tall(const float *x8, const ld_weight *w, int n0, int nr, long k0, l
 const cpu_kernels cpu_kernels_scalar = {"scalar",
                                         {tile, tile, tile, tile, tile},
                                         {decode, decode, decode, decode, decode},
-                                        panel_tile,
+                                        panel_tiles,
                                         {tall, tall, tall, tall, tall}};

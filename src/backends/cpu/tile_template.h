@@ -125,15 +125,17 @@
         }                                                                                         \
     }
 
-/* Panel decode: exact weights (FP8 scale folded in) in slot layout. */
+/* Panel decode: exact weights (FP8 scale folded in) in slot layout, the
+ * k range [k0, k1) of each row, rows k1 - k0 apart. */
 #define DEFINE_DECODE(NAME, DEC, XS, EBITS)                                                           \
-    static void NAME(const ld_weight *w, int n0, int nr, float *panel) {                          \
+    static void NAME(const ld_weight *w, int n0, int nr, long k0, long k1, float *panel) {      \
         for (int j = 0; j < nr; j++)                                                              \
-            for (size_t k = 0; k < (size_t)w->k; k += 32) {                                      \
+            for (size_t k = (size_t)k0; k < (size_t)k1; k += 32) {                               \
                 v16 v[2];                                                                         \
                 DEC(WROW(EBITS, n0 + j) + k * EBITS / 8, SROW(EBITS, n0 + j), k, v);              \
                 v16 s = V_SET1(XS ? FP8_SCALE(FP8_SROW(XS, n0 + j), k) : 1.0f);                   \
-                for (int g = 0; g < 2; g++) V_STORE(panel + (size_t)j * w->k + k + 16 * g, XS ? V_MUL(v[g], s) : v[g]); \
+                float *o = panel + (size_t)j * (size_t)(k1 - k0) + (k - (size_t)k0);              \
+                for (int g = 0; g < 2; g++) V_STORE(o + 16 * g, XS ? V_MUL(v[g], s) : v[g]);      \
             }                                                                                     \
     }
 
@@ -150,47 +152,80 @@ DEFINE_DECODE(decode_bf16, dec_bf16, 0, 16)
 DEFINE_DECODE(decode_fp8, dec_fp8, 1, 8)
 DEFINE_DECODE(decode_fp4, dec_fp4, 0, 4)
 
-/* Panel tile on a k range, accumulators carried in st between ranges. */
+/* Sums of 16 accumulators by the fixed tree (cpu_reduce16), into
+ * y[(q / 4) * ldy + q % 4] for accumulator v[q]. An ISA may define
+ * V_REDUCE_16 to do the tree on whole registers; it must pair the same
+ * lanes. */
+#ifndef V_REDUCE_16
+#define V_REDUCE_16(v, y, ldy)                                                                    \
+    for (int q = 0; q < 16; q++) {                                                                \
+        float lanes[16];                                                                          \
+        V_STORE(lanes, (v)[q]);                                                                   \
+        (y)[(q / 4) * (ldy) + q % 4] = cpu_reduce16(lanes);                                       \
+    }
+#endif
+
+/* One panel tile over the k range [0, kc), accumulators carried in st, or,
+ * on the last range (y not NULL), summed into y. The loop takes one slot
+ * per step: the MR x values of the slot, then each panel row once for its
+ * MR products, so a step loads MR + NR vectors for MR * NR fmas and
+ * everything else stays in registers. */
 #define PANEL_FIXED(MR, NR)                                                                       \
     do {                                                                                          \
         v16 acc[MR][NR];                                                                          \
         _Pragma("GCC unroll 4") for (int r = 0; r < MR; r++)                                      \
             _Pragma("GCC unroll 4") for (int j = 0; j < NR; j++)                                  \
                 acc[r][j] = first ? V_ZERO() : V_LOAD(st + (r * CPU_NR + j) * 16);                \
-        for (long k = k0; k < k1; k += 32) {                                                      \
+        for (long k = 0; k < kc; k += 16) {                                                       \
+            v16 xv[MR];                                                                           \
+            _Pragma("GCC unroll 4") for (int r = 0; r < MR; r++) xv[r] = V_LOAD(x + r * ldx + k); \
             _Pragma("GCC unroll 4") for (int j = 0; j < NR; j++) {                                \
-                v16 w0 = V_LOAD(panel + j * ldp + k), w1 = V_LOAD(panel + j * ldp + k + 16);       \
-                _Pragma("GCC unroll 4") for (int r = 0; r < MR; r++)                              \
-                    acc[r][j] = V_FMA(V_LOAD(x + r * ldx + k), w0, acc[r][j]);                    \
-                _Pragma("GCC unroll 4") for (int r = 0; r < MR; r++)                              \
-                    acc[r][j] = V_FMA(V_LOAD(x + r * ldx + k + 16), w1, acc[r][j]);               \
+                v16 wv = V_LOAD(panel + j * ldp + k);                                             \
+                _Pragma("GCC unroll 4") for (int r = 0; r < MR; r++) acc[r][j] = V_FMA(xv[r], wv, acc[r][j]); \
             }                                                                                     \
         }                                                                                         \
-        for (int r = 0; r < MR; r++)                                                              \
-            for (int j = 0; j < NR; j++) V_STORE(st + (r * CPU_NR + j) * 16, acc[r][j]);          \
+        if (y) PANEL_SUM(MR, NR);                                                                 \
+        else                                                                                      \
+            _Pragma("GCC unroll 4") for (int r = 0; r < MR; r++)                                  \
+                _Pragma("GCC unroll 4") for (int j = 0; j < NR; j++) V_STORE(st + (r * CPU_NR + j) * 16, acc[r][j]); \
     } while (0)
 
-static void panel_tile(const float *x, long ldx, int mr, const float *panel, long ldp, int nr, long k0, long k1,
-                       float *st, int first) {
-    if (mr == 4 && nr == 4) PANEL_FIXED(4, 4);
-    else if (mr == 3 && nr == 4) PANEL_FIXED(3, 4);
-    else if (mr == 2 && nr == 4) PANEL_FIXED(2, 4);
-    else if (mr == 1 && nr == 4) PANEL_FIXED(1, 4);
-    else {
-        const float *x0 = x, *p0 = panel;
-        float *s0 = st;
-        for (int rr = 0; rr < mr; rr++)
-            for (int jj = 0; jj < nr; jj++) {
-                x = x0 + rr * ldx;
-                panel = p0 + jj * ldp;
-                st = s0 + (rr * CPU_NR + jj) * 16;
-                PANEL_FIXED(1, 1);
-            }
+#define PANEL_SUM(MR, NR)                                                                         \
+    do {                                                                                          \
+        if (MR == 4 && NR == 4) {                                                                 \
+            v16 all[16];                                                                          \
+            _Pragma("GCC unroll 4") for (int r = 0; r < MR; r++)                                  \
+                _Pragma("GCC unroll 4") for (int j = 0; j < NR; j++) all[r * 4 + j] = acc[r][j];  \
+            V_REDUCE_16(all, y, ldy);                                                             \
+        } else                                                                                    \
+            for (int r = 0; r < MR; r++)                                                          \
+                for (int j = 0; j < NR; j++) {                                                    \
+                    float lanes[16];                                                              \
+                    V_STORE(lanes, acc[r][j]);                                                    \
+                    y[r * ldy + j] = cpu_reduce16(lanes);                                         \
+                }                                                                                 \
+    } while (0)
+
+static inline __attribute__((always_inline)) void panel_one(const float *x, long ldx, const float *panel, long ldp,
+                                                            long kc, float *st, int first, float *y, long ldy) {
+    PANEL_FIXED(1, 1);
+}
+
+static void panel_tiles(const float *x, long ldx, int m, const float *panel, long ldp, int nr, long kc, float *st,
+                        int first, float *y, long ldy) {
+    for (int r0 = 0; r0 < m; r0 += CPU_MR, x += CPU_MR * ldx, st += CPU_MR * CPU_NR * 16, y = y ? y + CPU_MR * ldy : y) {
+        int mr = m - r0 < CPU_MR ? m - r0 : CPU_MR;
+        if (mr == 4 && nr == 4) PANEL_FIXED(4, 4);
+        else
+            for (int r = 0; r < mr; r++)
+                for (int j = 0; j < nr; j++)
+                    panel_one(x + r * ldx, ldx, panel + j * ldp, ldp, kc, st + (r * CPU_NR + j) * 16, first,
+                              y ? y + r * ldy + j : NULL, ldy);
     }
 }
 
 const cpu_kernels KERNELS_VAR = {KERNELS_NAME,
                                  {tile_f32, tile_bf16, tile_fp8, tile_fp8, tile_fp4},
                                  {decode_f32, decode_bf16, decode_fp8, decode_fp8, decode_fp4},
-                                 panel_tile,
+                                 panel_tiles,
                                  {tall_f32, tall_bf16, tall_fp8, tall_fp8, tall_fp4}};
