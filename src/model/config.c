@@ -29,7 +29,7 @@ static int get_num(const cJSON *o, const char *origin, const char *key, double l
 
 static int get_int(const cJSON *o, const char *origin, const char *key, long lo, long hi, int required, long dflt,
                    int *out) {
-    double d;
+    double d = 0;
     if (get_num(o, origin, key, (double)lo, (double)hi, required, (double)dflt, &d)) return -1;
     if (floor(d) != d) return ld_set_error("%s: key '%s' = %g is not an integer", origin, key, d);
     *out = (int)d;
@@ -80,7 +80,7 @@ int ld_config_parse(const char *text, const char *origin, ld_config *c) {
     INT_OPT("bos_token_id", bos_id, 0, 1 << 24, 0);
     INT_OPT("eos_token_id", eos_id, 0, 1 << 24, 1);
     {
-        double mp;
+        double mp = 0;
         if (get_num(root, origin, "max_position_embeddings", 1, 1e12, 0, 1048576, &mp)) goto out;
         c->max_position_embeddings = (long)mp;
     }
@@ -101,7 +101,7 @@ int ld_config_parse(const char *text, const char *origin, ld_config *c) {
     c->beta_fast = 32;
     c->beta_slow = 1;
     if (rs && cJSON_IsObject(rs)) {
-        double osl;
+        double osl = 0;
         if (get_num(rs, origin, "factor", 1, 1e6, 0, 1, &c->rope_factor) ||
             get_num(rs, origin, "original_max_position_embeddings", 0, 1 << 30, 0, 0, &osl) ||
             get_num(rs, origin, "beta_fast", 0, 1e6, 0, 32, &c->beta_fast) ||

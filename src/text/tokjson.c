@@ -118,7 +118,7 @@ static int load_model(ld_tokenizer *tok, const cJSON *model, const int16_t *c2b,
         if (a && !cJSON_IsNull(a) && !(cJSON_IsString(a) && a->valuestring[0] == 0))
             return ld_set_error("model.%s is not supported (must be null or empty)", affixes[i]);
     }
-    int byte_fallback;
+    int byte_fallback = 0;
     if (get_bool(model, "fuse_unk", 0, "model", &tok->fuse_unk) ||
         get_bool(model, "byte_fallback", 0, "model", &byte_fallback) ||
         get_bool(model, "ignore_merges", 0, "model", &tok->ignore_merges))
@@ -315,7 +315,7 @@ static int load_pretok(ld_tokenizer *tok, const cJSON *p, int depth, int *seen_b
     }
     ld_pretok_step st = {0};
     if (!strcmp(t, "ByteLevel")) {
-        int use_regex;
+        int use_regex = 1;
         if (get_bool(p, "add_prefix_space", 1, "pre_tokenizer ByteLevel", &st.add_prefix_space) ||
             get_bool(p, "use_regex", 1, "pre_tokenizer ByteLevel", &use_regex))
             return -1;
