@@ -110,6 +110,9 @@ void cpu_run_tiles(const ld_weight *w, const float *x, int m, float *y);
  * returned as the exact dequantized values. */
 void cpu_quant_rows(const ld_bf16 *x, int m, int k, float *xf);
 
+/* y rounded to bf16 (ld_f32_to_bf16), n values. */
+void cpu_bf16_rows(const float *y, long n, ld_bf16 *out);
+
 /* Currently selected kernels and thread pool (cpu_backend.c). */
 const cpu_kernels *cpu_active(void);
 struct ld_threadpool *cpu_pool(void);

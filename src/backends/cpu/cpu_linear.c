@@ -170,7 +170,7 @@ static void lin_task(void *ctx, int task, int n_tasks) {
     lin_rows(J, n0, n1);
     if (J->yb)
         for (long r = 0; r < J->m; r++)
-            for (long i = r * J->w->n + n0; i < r * J->w->n + n1; i++) J->yb[i] = ld_f32_to_bf16(J->y[i]);
+            cpu_bf16_rows(J->y + r * J->w->n + n0, n1 - n0, J->yb + r * J->w->n + n0);
 }
 
 /* Outputs [n0, n1) of every row. */
@@ -233,36 +233,6 @@ static void run_tiles(const ld_weight *w, const float *x, int m, float *y, ld_bf
 }
 
 void cpu_run_tiles(const ld_weight *w, const float *x, int m, float *y) { run_tiles(w, x, m, y, NULL); }
-
-/* Reference activation quantization (1x128 E8M0 blocks, e4m3 RNE with
- * subnormals), producing the exact dequantized values the kernels consume.
- * Rounding to the e4m3 grid uses the add-and-subtract trick: for |v| in
- * [2^e, 2^e+1) the grid step is 2^(e-3) (2^-9 below 2^-6), and
- * (|v| + 1.5*2^(step+23)) - 1.5*2^(step+23) rounds to it with the FPU's
- * round-to-nearest-even. |v| <= 448 after the clamp, so nothing overflows;
- * tests/unit/test_cpu.c checks this against the reference codec. */
-void cpu_quant_rows(const ld_bf16 *x, int m, int k, float *xf) {
-    for (long r = 0; r < m; r++)
-        for (int b = 0; b < k; b += 128) {
-            const ld_bf16 *xb = x + r * k + b;
-            float *ob = xf + r * k + b, amax = 0;
-            for (int i = 0; i < 128; i++) {
-                float a = fabsf(ld_bf16_to_f32(xb[i]));
-                amax = a > amax ? a : amax;
-            }
-            float s = ld_fp8_block_scale(amax), inv = 1.0f / s; /* s is a power of two: exact */
-            for (int i = 0; i < 128; i++) {
-                uint32_t u = ld_f32_to_bits(ld_bf16_to_f32(xb[i]) * inv);
-                uint32_t sign = u & 0x80000000u, a = u & 0x7fffffffu;
-                if (a > 0x43e00000u) a = 0x43e00000u; /* clamp to 448 */
-                int e = (int)(a >> 23);
-                if (e < 127 - 6) e = 127 - 6;
-                float c = ld_bits_to_f32((uint32_t)(e + 20) << 23 | 0x400000u);
-                float q = (ld_bits_to_f32(a) + c) - c;
-                ob[i] = ld_bits_to_f32(ld_f32_to_bits(q * s) | sign);
-            }
-        }
-}
 
 /* Activation preparation of rows [r0, r1): quantized or widened into xf,
  * then permuted into xp where the format wants it. */

@@ -15,7 +15,9 @@
     void cpu_index_scores_##S(const float *qf, const float *wf, int h, int d, const ld_bf16 *keys, int i0, int i1, \
                               float *out);                                                                         \
     void cpu_hc_post_rows_##S(const ld_bf16 *x, const ld_bf16 *res, const float *post, const float *comb, int r0,  \
-                              int r1, int d, int hc, ld_bf16 *out);
+                              int r1, int d, int hc, ld_bf16 *out);                                        \
+    void cpu_bf16_rows_##S(const float *y, long n, ld_bf16 *out);                                               \
+    void cpu_quant_rows_##S(const ld_bf16 *x, int m, int k, float *xf);
 DECLARE(avx512)
 DECLARE(avx2)
 DECLARE(scalar)
@@ -24,15 +26,24 @@ typedef struct {
     void (*attn_head)(const ld_bf16 *, int, const float *const *, int, float, float, ld_bf16 *);
     void (*index_scores)(const float *, const float *, int, int, const ld_bf16 *, int, int, float *);
     void (*hc_post_rows)(const ld_bf16 *, const ld_bf16 *, const float *, const float *, int, int, int, int, ld_bf16 *);
+    void (*bf16_rows)(const float *, long, ld_bf16 *);
+    void (*quant_rows)(const ld_bf16 *, int, int, float *);
 } ops_table;
 
 static const ops_table *ops(void) {
-    static const ops_table t512 = {cpu_attn_head_avx512, cpu_index_scores_avx512, cpu_hc_post_rows_avx512};
-    static const ops_table t256 = {cpu_attn_head_avx2, cpu_index_scores_avx2, cpu_hc_post_rows_avx2};
-    static const ops_table tsc = {cpu_attn_head_scalar, cpu_index_scores_scalar, cpu_hc_post_rows_scalar};
+    static const ops_table t512 = {cpu_attn_head_avx512, cpu_index_scores_avx512, cpu_hc_post_rows_avx512,
+                                   cpu_bf16_rows_avx512, cpu_quant_rows_avx512};
+    static const ops_table t256 = {cpu_attn_head_avx2, cpu_index_scores_avx2, cpu_hc_post_rows_avx2,
+                                   cpu_bf16_rows_avx2, cpu_quant_rows_avx2};
+    static const ops_table tsc = {cpu_attn_head_scalar, cpu_index_scores_scalar, cpu_hc_post_rows_scalar,
+                                   cpu_bf16_rows_scalar, cpu_quant_rows_scalar};
     const char *isa = cpu_active()->name;
     return !strcmp(isa, "avx512") ? &t512 : !strcmp(isa, "avx2") ? &t256 : &tsc;
 }
+
+void cpu_bf16_rows(const float *y, long n, ld_bf16 *out) { ops()->bf16_rows(y, n, out); }
+
+void cpu_quant_rows(const ld_bf16 *x, int m, int k, float *xf) { ops()->quant_rows(x, m, k, xf); }
 
 /* ---- sparse attention: keys widened once, heads in parallel ---- */
 typedef struct {

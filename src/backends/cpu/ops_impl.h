@@ -130,3 +130,44 @@ void OPS(cpu_hc_post_rows)(const ld_bf16 *x, const ld_bf16 *res, const float *po
         }
     }
 }
+
+/* ld_f32_to_bf16 (round to nearest even, NaN kept quiet) without a branch,
+ * so the lanes vectorize. */
+void OPS(cpu_bf16_rows)(const float *y, long n, ld_bf16 *out) {
+    for (long i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, y + i, sizeof u);
+        uint32_t r = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16, q = (u >> 16) | 0x40u;
+        out[i] = (ld_bf16)((u & 0x7fffffffu) > 0x7f800000u ? q : r);
+    }
+}
+
+/* Reference activation quantization (1x128 E8M0 blocks, e4m3 RNE with
+ * subnormals), producing the exact dequantized values the kernels consume.
+ * Rounding to the e4m3 grid uses the add-and-subtract trick: for |v| in
+ * [2^e, 2^e+1) the grid step is 2^(e-3) (2^-9 below 2^-6), and
+ * (|v| + 1.5*2^(step+23)) - 1.5*2^(step+23) rounds to it with the FPU's
+ * round-to-nearest-even. |v| <= 448 after the clamp, so nothing overflows;
+ * tests/unit/test_cpu.c checks this against the reference codec. */
+void OPS(cpu_quant_rows)(const ld_bf16 *x, int m, int k, float *xf) {
+    for (long r = 0; r < m; r++)
+        for (int b = 0; b < k; b += 128) {
+            const ld_bf16 *xb = x + r * k + b;
+            float *ob = xf + r * k + b, amax = 0;
+            for (int i = 0; i < 128; i++) {
+                float a = fabsf(ld_bf16_to_f32(xb[i]));
+                amax = a > amax ? a : amax;
+            }
+            float s = ld_fp8_block_scale(amax), inv = 1.0f / s; /* s is a power of two: exact */
+            for (int i = 0; i < 128; i++) {
+                uint32_t u = ld_f32_to_bits(ld_bf16_to_f32(xb[i]) * inv);
+                uint32_t sign = u & 0x80000000u, a = u & 0x7fffffffu;
+                if (a > 0x43e00000u) a = 0x43e00000u; /* clamp to 448 */
+                int e = (int)(a >> 23);
+                if (e < 127 - 6) e = 127 - 6;
+                float c = ld_bits_to_f32((uint32_t)(e + 20) << 23 | 0x400000u);
+                float q = (ld_bits_to_f32(a) + c) - c;
+                ob[i] = ld_bits_to_f32(ld_f32_to_bits(q * s) | sign);
+            }
+        }
+}
