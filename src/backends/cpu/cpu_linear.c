@@ -108,8 +108,13 @@ static int panel_task(const lin_job *J, int n0, int n1) {
     float *panel = scratch(SCR_PANEL, (size_t)nn * (size_t)k + st_floats);
     if (!panel) return -1;
     float *st = panel + (size_t)nn * (size_t)k;
-    for (long k0 = 0; k0 < k; k0 += PANEL_KC)
-        J->decode(w, n0, (int)nn, k0, k0 + PANEL_KC < k ? k0 + PANEL_KC : k, panel + panel_off(0, nn, k, k0));
+    /* row by row, so each weight row streams from memory in order */
+    for (long j = 0; j < nn; j++) {
+        for (long k0 = 0; k0 < k; k0 += PANEL_KC) {
+            long kc = k0 + PANEL_KC < k ? PANEL_KC : k - k0;
+            J->decode(w, n0 + (int)j, 1, k0, k0 + kc, panel + panel_off(0, nn, k, k0) + j * kc);
+        }
+    }
     for (int m0 = 0; m0 < J->m; m0 += PANEL_MB) {
         int m1 = m0 + PANEL_MB < J->m ? m0 + PANEL_MB : J->m, mb = m1 - m0;
         for (long k0 = 0; k0 < k; k0 += PANEL_KC) {
