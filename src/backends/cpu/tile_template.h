@@ -129,14 +129,21 @@
  * k range [k0, k1) of each row, rows k1 - k0 apart. */
 #define DEFINE_DECODE(NAME, DEC, XS, EBITS)                                                           \
     static void NAME(const ld_weight *w, int n0, int nr, long k0, long k1, float *panel) {      \
-        for (int j = 0; j < nr; j++)                                                              \
-            for (size_t k = (size_t)k0; k < (size_t)k1; k += 32) {                               \
+        for (int j = 0; j < nr; j++) {                                                            \
+            /* row pointers in locals: the stores below could alias *w */                         \
+            const uint8_t *wr = WROW(EBITS, n0 + j), *sr = SROW(EBITS, n0 + j), *s8 = FP8_SROW(XS, n0 + j); \
+            float *o = panel + (size_t)j * (size_t)(k1 - k0);                                      \
+            for (size_t k = (size_t)k0; k < (size_t)k1; k += 32, o += 32) {                       \
                 v16 v[2];                                                                         \
-                DEC(WROW(EBITS, n0 + j) + k * EBITS / 8, SROW(EBITS, n0 + j), k, v);              \
-                v16 s = V_SET1(XS ? FP8_SCALE(FP8_SROW(XS, n0 + j), k) : 1.0f);                   \
-                float *o = panel + (size_t)j * (size_t)(k1 - k0) + (k - (size_t)k0);              \
-                for (int g = 0; g < 2; g++) V_STORE(o + 16 * g, XS ? V_MUL(v[g], s) : v[g]);      \
+                DEC(wr + k * EBITS / 8, sr, k, v);                                                \
+                if (XS) {                                                                         \
+                    v16 s = V_SET1(FP8_SCALE(s8, k));                                             \
+                    v[0] = V_MUL(v[0], s), v[1] = V_MUL(v[1], s);                                 \
+                }                                                                                 \
+                V_STORE(o, v[0]);                                                                 \
+                V_STORE(o + 16, v[1]);                                                            \
             }                                                                                     \
+        }                                                                                         \
     }
 
 DEFINE_TILE(tile_f32, dec_f32, 0, 32)
