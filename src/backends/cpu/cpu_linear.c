@@ -108,21 +108,18 @@ static int panel_task(const lin_job *J, int n0, int n1) {
     float *panel = scratch(SCR_PANEL, (size_t)nn * (size_t)k + st_floats);
     if (!panel) return -1;
     float *st = panel + (size_t)nn * (size_t)k;
-    /* row by row, so each weight row streams from memory in order */
-    for (long j = 0; j < nn; j++) {
-        for (long k0 = 0; k0 < k; k0 += PANEL_KC) {
-            long kc = k0 + PANEL_KC < k ? PANEL_KC : k - k0;
-            J->decode(w, n0 + (int)j, 1, k0, k0 + kc, panel + panel_off(0, nn, k, k0) + j * kc);
-        }
-    }
     for (int m0 = 0; m0 < J->m; m0 += PANEL_MB) {
         int m1 = m0 + PANEL_MB < J->m ? m0 + PANEL_MB : J->m, mb = m1 - m0;
         for (long k0 = 0; k0 < k; k0 += PANEL_KC) {
             long kc = k0 + PANEL_KC < k ? PANEL_KC : k - k0;
-            const float *xb = J->xb + panel_off(m0, mb, k, k0), *pb = panel + panel_off(0, nn, k, k0);
+            const float *xb = J->xb + panel_off(m0, mb, k, k0);
+            float *pb = panel + panel_off(0, nn, k, k0);
             for (int n = n0; n < n1; n += CPU_NR) {
                 int nr = n1 - n < CPU_NR ? n1 - n : CPU_NR;
                 float *ts = st + (size_t)((n - n0) / CPU_NR) * mt * CPU_MR * CPU_NR * 16;
+                /* the first row block decodes each piece of the panel just
+                   before its tiles use it, while it is still in L1 */
+                if (m0 == 0) J->decode(w, n, nr, k0, k0 + kc, pb + (n - n0) * kc);
                 J->panel_tiles(xb, kc, mb, pb + (n - n0) * kc, kc, nr, kc, ts, k0 == 0,
                                k0 + kc == k ? J->y + (long)m0 * w->n + n : NULL, w->n);
             }
