@@ -16,6 +16,7 @@ typedef __m512 v16;
 #define V_MUL(a, b) _mm512_mul_ps(a, b)
 #define V_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
 #define V_STORE(p, v) _mm512_storeu_ps(p, v)
+#define V_KEEP(v) __asm__("" : "+v"(v))
 
 /* p: the weight row's bytes for this group; s: the row's FP4 scales, k the
  * group's first element (FP4 only) */

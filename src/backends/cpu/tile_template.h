@@ -14,6 +14,13 @@
  *        returns e4m3 values times 2^-8 (the fp16 route), hence FP8_SCALE's 2^8
  *   KERNELS_VAR, KERNELS_NAME    the cpu_kernels object and its name */
 
+/* V_KEEP(v): makes v live in a register. Without it compilers fold a load
+ * used by several fmas into each of them as a memory operand, which loads
+ * it again per use and makes the tall tiles load-bound. Optional. */
+#ifndef V_KEEP
+#define V_KEEP(v) ((void)0)
+#endif
+
 /* FP8 block scales: the row of 128x128 blocks holding weight row n, and the
  * scale at k in it, times the 2^8 of the fp16 decode route. */
 #define FP8_SROW(XS, n) ((XS) ? w->scale + (size_t)((n) / 128) * w->scale_cols : NULL)
@@ -27,6 +34,12 @@
  * tile's. Decoding FP4 is slow enough that the hardware prefetcher alone
  * leaves the core stalled on memory at one activation row. */
 #define PF_ROWS CPU_NR
+#ifndef TALL_PF
+#define TALL_PF 4
+#endif
+#ifndef TALL_HINT
+#define TALL_HINT 1
+#endif
 /* One MR x NR tile (MR <= 4), accumulators in registers; one weight row at
  * a time keeps register pressure low. XS: FP8, whose power-of-two block
  * scale multiplies x (kept in registers for the k step and shared by the NR
@@ -73,7 +86,7 @@
         for (size_t k = (size_t)k0; k < (size_t)k1; k += 32) {                                   \
             v16 wv[NR][2], xs = V_SET1(XS ? FP8_SCALE(s8, k) : 1.0f);                             \
             _Pragma("GCC unroll 2") for (int j = 0; j < NR; j++) {                                \
-                PREFETCH_NEXT(EBITS, j, k);                                                       \
+                __builtin_prefetch((const void *)((uintptr_t)wr[j] + (size_t)TALL_PF * w->k * EBITS / 8 + (k) * EBITS / 8), 0, TALL_HINT); \
                 DEC(wr[j] + k * EBITS / 8, sr[j], k, wv[j]);                                      \
                 if (XS) wv[j][0] = V_MUL(wv[j][0], xs), wv[j][1] = V_MUL(wv[j][1], xs);           \
             }                                                                                     \
@@ -81,6 +94,7 @@
             _Pragma("GCC unroll 2") for (int g = 0; g < 2; g++)                                   \
                 _Pragma("GCC unroll 8") for (int r = 0; r < CPU_MR_TALL; r++) {                   \
                 v16 xv = V_LOAD(xk + (g * CPU_MR_TALL + r) * 16);                                 \
+                V_KEEP(xv);                                                                       \
                 _Pragma("GCC unroll 2") for (int j = 0; j < NR; j++) acc[r][j] = V_FMA(xv, wv[j][g], acc[r][j]); \
             }                                                                                     \
         }                                                                                         \
