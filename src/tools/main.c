@@ -3,6 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "backends/cpu/cpu_api.h"
 #include "core/error.h"
@@ -46,6 +49,14 @@ int main(int argc, char **argv) {
         usage(stdout);
         return 0;
     }
+#ifdef __GLIBC__
+    /* The forward pass allocates and frees the same multi-megabyte buffers
+       in every layer. By default glibc maps such blocks afresh, or gives the
+       heap top back to the kernel, and each reuse faults in and zeroes the
+       pages again. Keeping freed memory for reuse avoids that work. */
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 256 << 20);
+#endif
     /* cpu backend knobs for every command: LADDER_CPU_ISA=avx512|avx2|scalar
        forces a code path (all give the same bits), LADDER_THREADS=N the pool size */
     const char *isa = getenv("LADDER_CPU_ISA"), *thr = getenv("LADDER_THREADS");

@@ -134,19 +134,50 @@ static void quant_checks(void) {
             x[b * 128 + i] = ld_f32_to_bf16(v);
         }
     }
-    cpu_quant_rows(x, 1, k, got);
-    long bad = 0;
-    for (int b = 0; b < k / 128; b++) {
-        for (int i = 0; i < 128; i++) blk[i] = ld_bf16_to_f32(x[b * 128 + i]);
-        float s = ld_quant_fp8_block(blk, 128, codes);
-        for (int i = 0; i < 128; i++) {
-            float want = ld_fp8_to_f32(codes[i]) * s;
-            bad += memcmp(&want, &got[b * 128 + i], 4) != 0;
+    const char *isas[] = {"avx512", "avx2", "scalar"};
+    for (int p = 0; p < 3; p++) {
+        if (ld_cpu_configure(isas[p], 2)) continue; /* path not available on this CPU */
+        cpu_quant_rows(x, 1, k, got);
+        long bad = 0;
+        for (int b = 0; b < k / 128; b++) {
+            for (int i = 0; i < 128; i++) blk[i] = ld_bf16_to_f32(x[b * 128 + i]);
+            float s = ld_quant_fp8_block(blk, 128, codes);
+            for (int i = 0; i < 128; i++) {
+                float want = ld_fp8_to_f32(codes[i]) * s;
+                bad += memcmp(&want, &got[b * 128 + i], 4) != 0;
+            }
         }
+        CHECK(bad == 0, "%s fp8 activation quantizer differs from the reference in %ld of %d values", isas[p], bad, k);
     }
-    CHECK(bad == 0, "fast fp8 activation quantizer differs from the reference in %ld of %d values", bad, k);
+    ld_cpu_configure(NULL, 2);
     free(x);
     free(got);
+}
+
+/* The vectorized bf16 rounding against the reference one: ties, carries
+ * into the exponent, overflow to inf, subnormals, NaN payloads, and random
+ * bit patterns. */
+static void bf16_checks(void) {
+    enum { N = 1 << 16 };
+    static float v[N];
+    static ld_bf16 got[N];
+    const uint32_t special[] = {0x00000000u, 0x80000000u, 0x00008000u, 0x00018000u, 0x3f808000u, 0x3f818000u,
+                                0x3f80ffffu, 0x7f7fffffu, 0xff7f8000u, 0x7f800000u, 0xff800000u, 0x7f800001u,
+                                0xffc00000u, 0x7fbfffffu, 0x807fffffu, 0x00400000u};
+    int ns = (int)(sizeof special / sizeof special[0]);
+    for (int i = 0; i < N; i++) {
+        uint32_t u = i < ns ? special[i] : (uint32_t)rnd() << 16 ^ (uint32_t)rnd();
+        memcpy(&v[i], &u, 4);
+    }
+    const char *isas[] = {"avx512", "avx2", "scalar"};
+    for (int p = 0; p < 3; p++) {
+        if (ld_cpu_configure(isas[p], 2)) continue;
+        cpu_bf16_rows(v, N, got);
+        long bad = 0;
+        for (int i = 0; i < N; i++) bad += got[i] != ld_f32_to_bf16(v[i]);
+        CHECK(bad == 0, "%s bf16 rounding differs from the reference in %ld of %d values", isas[p], bad, N);
+    }
+    ld_cpu_configure(NULL, 2);
 }
 
 static void model_checks(void) {
@@ -234,6 +265,7 @@ static void model_checks(void) {
 
 int main(void) {
     quant_checks();
+    bf16_checks();
     linear_checks();
     model_checks();
     return test_summary("cpu");

@@ -12,6 +12,15 @@
 #define OPS_CAT(a, b) OPS_CAT2(a, b)
 #define OPS(name) OPS_CAT(name, OPS_SUFFIX)
 
+/* ld_f32_to_bf16 (round to nearest even, NaN kept quiet) without a branch,
+ * so loops over it vectorize. */
+static inline ld_bf16 OPS(to_bf16)(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    uint32_t r = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16, q = (u >> 16) | 0x40u;
+    return (ld_bf16)((u & 0x7fffffffu) > 0x7f800000u ? q : r);
+}
+
 static inline float OPS(dot)(const float *a, const float *b, int n) {
     float acc[16] = {0};
     for (int k = 0; k < n; k += 16)
@@ -87,7 +96,7 @@ void OPS(cpu_attn_head)(const ld_bf16 *q, int d, const float *const *kf, int n, 
         m = m_new;
     }
     l += ld_expf(sink - m);
-    for (int i = 0; i < d; i++) out[i] = ld_f32_to_bf16(acc[i] / l);
+    for (int i = 0; i < d; i++) out[i] = OPS(to_bf16)(acc[i] / l);
 }
 
 /* Indexer scores of keys [i0, i1): out[i] = bf16(sum_h bf16(relu(bf16(q_h.k_i)) * w_h)). */
@@ -124,22 +133,15 @@ void OPS(cpu_hc_post_rows)(const ld_bf16 *x, const ld_bf16 *res, const float *po
                 for (int i = 0; i < cn; i++) {
                     float sum = 0;
                     for (int k = 0; k < hc; k++) sum = fmaf(c[k * hc + j], rf[k][i], sum);
-                    o[i] = ld_f32_to_bf16(fmaf(pj, xf[i], sum));
+                    o[i] = OPS(to_bf16)(fmaf(pj, xf[i], sum));
                 }
             }
         }
     }
 }
 
-/* ld_f32_to_bf16 (round to nearest even, NaN kept quiet) without a branch,
- * so the lanes vectorize. */
 void OPS(cpu_bf16_rows)(const float *y, long n, ld_bf16 *out) {
-    for (long i = 0; i < n; i++) {
-        uint32_t u;
-        memcpy(&u, y + i, sizeof u);
-        uint32_t r = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16, q = (u >> 16) | 0x40u;
-        out[i] = (ld_bf16)((u & 0x7fffffffu) > 0x7f800000u ? q : r);
-    }
+    for (long i = 0; i < n; i++) out[i] = OPS(to_bf16)(y[i]);
 }
 
 /* Reference activation quantization (1x128 E8M0 blocks, e4m3 RNE with
