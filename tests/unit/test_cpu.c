@@ -9,6 +9,7 @@
 
 #include "backends/cpu/cpu.h"
 #include "backends/cpu/cpu_api.h"
+#include "backends/ref/ref.h"
 #include "core/error.h"
 #include "model/session.h"
 #include "model/synth.h"
@@ -180,6 +181,60 @@ static void bf16_checks(void) {
     ld_cpu_configure(NULL, 2);
 }
 
+/* ulps between two finite floats of the same sign */
+static long ulps(float a, float b) {
+    int32_t x, y;
+    memcpy(&x, &a, 4);
+    memcpy(&y, &b, 4);
+    return labs((long)x - (long)y);
+}
+
+/* The vectorized exp (attention softmax, SwiGLU) against libm evaluated in
+ * double and rounded once (ld_expf), and the ISA paths against each other;
+ * SwiGLU against the reference op over every bf16 gate value. */
+static void exp_checks(void) {
+    enum { N = 1 << 20 };
+    static float x[N], y[3][N];
+    const float special[] = {0.0f, -0.0f, 1.0f, -1.0f, 88.72f, 88.73f, -87.3f, -103.9f, -104.0f, -150.0f, 1e-30f,
+                             -1e-30f, INFINITY, -INFINITY, NAN};
+    int ns = (int)(sizeof special / sizeof special[0]);
+    for (int i = 0; i < N; i++) x[i] = i < ns ? special[i] : -120.0f + 220.0f * (float)(rnd() % (1u << 24)) / (float)(1u << 24);
+    const char *isas[] = {"avx512", "avx2", "scalar"};
+    int have[3] = {0};
+    for (int p = 0; p < 3; p++)
+        if (!ld_cpu_configure(isas[p], 1)) cpu_expf_rows(x, N, y[p]), have[p] = 1;
+    for (int p = 0; p < 2; p++)
+        if (have[p]) CHECK(!memcmp(y[p], y[2], sizeof y[2]), "expf: %s differs from scalar", isas[p]);
+    long off = 0, far = 0;
+    for (int i = 0; i < N; i++) {
+        float want = ld_expf(x[i]);
+        if (isnan(want)) { CHECK(isnan(y[2][i]), "expf(%g) should be NaN", x[i]); continue; }
+        if (memcmp(&want, &y[2][i], 4)) off++, far += ulps(want, y[2][i]) > 1;
+    }
+    /* a rounding midpoint within 1e-16 of e^x is rare: none occur in these values today */
+    CHECK(off <= N / 100000 && far == 0, "expf: %ld of %d values differ from libm, %ld by more than one ulp", off, N, far);
+
+    static ld_bf16 g[1 << 16], u[1 << 16], a[1 << 16], b[1 << 16];
+    for (int i = 0; i < 1 << 16; i++) g[i] = (ld_bf16)i, u[i] = ld_f32_to_bf16(frand() * 8.0f);
+    for (int lim = 0; lim < 2; lim++) {
+        float limit = lim ? 7.0f : 0.0f;
+        ld_ref_swiglu(g, u, 1 << 16, limit, 0.75f, a);
+        for (int p = 0; p < 3; p++) {
+            if (!have[p]) continue;
+            ld_cpu_configure(isas[p], 1);
+            cpu_swiglu_rows(g, u, 1 << 16, limit, 0.75f, b);
+            long diff = 0;
+            for (int i = 0; i < 1 << 16; i++) {
+                float fa = ld_bf16_to_f32(a[i]), fb = ld_bf16_to_f32(b[i]);
+                if (isnan(fa) && isnan(fb)) continue;
+                diff += memcmp(&a[i], &b[i], 2) != 0;
+            }
+            CHECK(diff <= 2, "swiglu (%s, limit %g): %ld of 65536 differ from ref", isas[p], limit, diff);
+        }
+    }
+    ld_cpu_configure(NULL, 2);
+}
+
 static void model_checks(void) {
     char dir[4200];
     snprintf(dir, sizeof dir, "%s/cpu-tiny", test_tmp_dir());
@@ -266,6 +321,7 @@ static void model_checks(void) {
 int main(void) {
     quant_checks();
     bf16_checks();
+    exp_checks();
     linear_checks();
     model_checks();
     return test_summary("cpu");

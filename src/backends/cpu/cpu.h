@@ -110,6 +110,13 @@ void cpu_run_tiles(const ld_weight *w, const float *x, int m, float *y);
  * returned as the exact dequantized values. */
 void cpu_quant_rows(const ld_bf16 *x, int m, int k, float *xf);
 
+/* e^x rounded to float, n values, as the cpu attention and SwiGLU evaluate
+ * it (ops_impl.h); for tests. */
+void cpu_expf_rows(const float *x, long n, float *out);
+
+/* SwiGLU of n values (ld_ref_swiglu, exp evaluated as in ops_impl.h). */
+void cpu_swiglu_rows(const ld_bf16 *g, const ld_bf16 *u, long n, float limit, float weight, ld_bf16 *out);
+
 /* y rounded to bf16 (ld_f32_to_bf16), n values. */
 void cpu_bf16_rows(const float *y, long n, ld_bf16 *out);
 

@@ -35,7 +35,7 @@ static void swiglu_task(void *ctx, int task, int n_tasks) {
     const rw_job *J = ctx;
     long i0, i1;
     slice(J->n, task, n_tasks, &i0, &i1);
-    ld_ref_swiglu(J->g + i0, J->u + i0, (int)(i1 - i0), J->limit, J->weight, J->out + i0);
+    cpu_swiglu_rows(J->g + i0, J->u + i0, i1 - i0, J->limit, J->weight, J->out + i0);
 }
 
 void cpu_swiglu(const ld_bf16 *g, const ld_bf16 *u, int n, float limit, float weight, ld_bf16 *out) {

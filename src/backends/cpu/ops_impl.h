@@ -21,6 +21,56 @@ static inline ld_bf16 OPS(to_bf16)(float f) {
     return (ld_bf16)((u & 0x7fffffffu) > 0x7f800000u ? q : r);
 }
 
+/* e^x under ld_expf's rule (evaluate in double, round once to float),
+ * written so that lanes vectorize: x = n ln2 + r with |r| <= ln2/2, e^r by
+ * its Taylor series to r^13 (truncation below 1e-17), 2^n put into the
+ * exponent bits. Within a couple of double ulps of libm's exp, so the float
+ * result is libm's except when e^x lies within about 1e-16 (relative) of a
+ * midpoint between two floats; every ISA path does the same operations, so
+ * the paths agree bit for bit. x is clamped to [-700, 709] so 2^n stays a
+ * normal double; beyond that the result is set to inf above libm's overflow
+ * point and to 0 below its underflow point. Between -745 and -700 it stays
+ * e^-700: both round to 0 in float and vanish next to 1 in 1 + e^x, the two
+ * uses here. NaN stays NaN. */
+static inline double OPS(exp_d)(double x0) {
+    double x = x0 < -700.0 ? -700.0 : x0;
+    x = x > 709.0 ? 709.0 : x;
+    const double magic = 0x1.8p52; /* adding it rounds to an integer held in the low mantissa bits */
+    double t = fma(x, 0x1.71547652b82fep0, magic), n = t - magic;
+    double r = fma(n, -0x1.62e42fee00000p-1, x); /* ln2 high part: n * it is exact */
+    r = fma(n, -0x1.a39ef35793c76p-33, r);      /* ln2 low part */
+    double p = 1.0 / 6227020800.0;               /* 1/13! */
+    p = fma(p, r, 1.0 / 479001600.0);
+    p = fma(p, r, 1.0 / 39916800.0);
+    p = fma(p, r, 1.0 / 3628800.0);
+    p = fma(p, r, 1.0 / 362880.0);
+    p = fma(p, r, 1.0 / 40320.0);
+    p = fma(p, r, 1.0 / 5040.0);
+    p = fma(p, r, 1.0 / 720.0);
+    p = fma(p, r, 1.0 / 120.0);
+    p = fma(p, r, 1.0 / 24.0);
+    p = fma(p, r, 1.0 / 6.0);
+    p = fma(p, r, 0.5);
+    p = fma(p, r, 1.0);
+    p = fma(p, r, 1.0);
+    uint64_t tb, mb, sb;
+    memcpy(&tb, &t, sizeof tb);
+    memcpy(&mb, &magic, sizeof mb);
+    sb = (tb - mb + 1023u) << 52;
+    double sc;
+    memcpy(&sc, &sb, sizeof sc);
+    double e = p * sc;
+    e = x0 > 0x1.62e42fefa39efp9 ? (double)INFINITY : e; /* above ln(DBL_MAX) */
+    return x0 < -745.2 ? 0.0 : e;
+}
+
+static inline float OPS(expf)(float x) { return (float)OPS(exp_d)((double)x); }
+
+/* out[j] = expf(s[j] - m) for j < n. */
+static void OPS(exp_rows)(const float *restrict s, float m, int n, float *restrict out) {
+    for (int j = 0; j < n; j++) out[j] = OPS(expf)(s[j] - m);
+}
+
 static inline float OPS(dot)(const float *a, const float *b, int n) {
     float acc[16] = {0};
     for (int k = 0; k < n; k += 16)
@@ -81,11 +131,12 @@ void OPS(cpu_attn_head)(const ld_bf16 *q, int d, const float *const *kf, int n, 
         for (int j = 0; j < bn; j++) bmax = s[j] > bmax ? s[j] : bmax;
         float m_new = m > bmax ? m : bmax;
         if (m_new == -INFINITY) continue;
-        float alpha = ld_expf(m - m_new), psum = 0;
+        float alpha = OPS(expf)(m - m_new), psum = 0, pj[64];
         memset(blk, 0, sizeof(float) * (size_t)d);
+        OPS(exp_rows)(s, m_new, bn, pj);
         for (int j = 0; j < bn; j++) {
             if (!kf[b0 + j]) continue;
-            float p = ld_expf(s[j] - m_new);
+            float p = pj[j];
             psum += p;
             float pb = ld_round_bf16(p);
             const float *k = kf[b0 + j];
@@ -95,7 +146,7 @@ void OPS(cpu_attn_head)(const ld_bf16 *q, int d, const float *const *kf, int n, 
         for (int i = 0; i < d; i++) acc[i] = fmaf(acc[i], alpha, blk[i]);
         m = m_new;
     }
-    l += ld_expf(sink - m);
+    l += OPS(expf)(sink - m);
     for (int i = 0; i < d; i++) out[i] = OPS(to_bf16)(acc[i] / l);
 }
 
@@ -172,4 +223,33 @@ void OPS(cpu_quant_rows)(const ld_bf16 *x, int m, int k, float *xf) {
                 ob[i] = ld_bits_to_f32(ld_f32_to_bits(q * s) | sign);
             }
         }
+}
+
+/* ld_ref_swiglu's arithmetic with OPS(exp_d) for the exp in silu. The
+ * clamps stay libm's fminf/fmaxf (their NaN rules, signaling NaNs included,
+ * are the reference's) in a first pass; the second pass vectorizes. */
+void OPS(cpu_swiglu_rows)(const ld_bf16 *g, const ld_bf16 *u, long n, float limit, float weight, ld_bf16 *out) {
+    float gs[256], us[256];
+    for (long i0 = 0; i0 < n; i0 += 256) {
+        int cn = n - i0 < 256 ? (int)(n - i0) : 256;
+        for (int i = 0; i < cn; i++) {
+            float gv = ld_bf16_to_f32(g[i0 + i]), uv = ld_bf16_to_f32(u[i0 + i]);
+            if (limit > 0) {
+                uv = fminf(fmaxf(uv, -limit), limit);
+                gv = fminf(gv, limit);
+            }
+            gs[i] = gv, us[i] = uv;
+        }
+        for (int i = 0; i < cn; i++) {
+            double gd = gs[i];
+            float silu = (float)(gd / (1.0 + OPS(exp_d)(-gd)));
+            out[i0 + i] = OPS(to_bf16)(weight * (silu * us[i]));
+        }
+    }
+}
+
+/* out[i] = ld_expf(x[i]) as evaluated here (OPS(exp_d)); tests compare it
+ * with libm and across ISA paths. */
+void OPS(cpu_expf_rows)(const float *x, long n, float *out) {
+    for (long i = 0; i < n; i++) out[i] = OPS(expf)(x[i]);
 }
