@@ -82,6 +82,9 @@ extern const cpu_kernels cpu_kernels_avx512;
 
 /* e8m0 byte -> float, exact (255 -> NaN) */
 extern float cpu_e8m0[256];
+/* The 16 e2m1 values times each e8m0 scale (exact): an FP4 group's decode
+ * table, one 64-byte row per scale byte. */
+extern float cpu_fp4_tab[256][16];
 void cpu_tables_init(void);
 
 /* Element of the k range that slot s, lane i consumes (see above). */

@@ -31,12 +31,16 @@ void cpu_hc_head(const ld_bf16 *h, const float *fn, const float *scale, const fl
                  float norm_eps, float hc_eps, ld_bf16 *y);
 
 float cpu_e8m0[256];
+_Alignas(64) float cpu_fp4_tab[256][16];
 static const cpu_kernels *g_kern;
 static ld_threadpool *g_pool;
 static int g_threads;
 
 void cpu_tables_init(void) {
-    for (int i = 0; i < 256; i++) cpu_e8m0[i] = ld_e8m0_to_f32((uint8_t)i);
+    for (int i = 0; i < 256; i++) {
+        cpu_e8m0[i] = ld_e8m0_to_f32((uint8_t)i);
+        for (int c = 0; c < 16; c++) cpu_fp4_tab[i][c] = ld_fp4_to_f32((uint8_t)c) * cpu_e8m0[i];
+    }
 }
 
 static int have(const char *isa) {
