@@ -81,6 +81,20 @@ static inline __attribute__((always_inline)) void reduce16(const __m512 *v, floa
 }
 #define V_REDUCE_16(v, y, ldy) reduce16(v, y, ldy)
 
+/* The same tree on 4 registers (one row of a direct tile): after the two
+ * 256- and 128-bit steps each 128-bit chunk q holds accumulator q's four
+ * partial sums, which the in-chunk steps finish. */
+static inline __attribute__((always_inline)) void reduce4(const __m512 *v, float *y) {
+    __m512 p = _mm512_add_ps(_mm512_shuffle_f32x4(v[0], v[1], 0x44), _mm512_shuffle_f32x4(v[0], v[1], 0xee));
+    __m512 q = _mm512_add_ps(_mm512_shuffle_f32x4(v[2], v[3], 0x44), _mm512_shuffle_f32x4(v[2], v[3], 0xee));
+    __m512 b = _mm512_add_ps(_mm512_shuffle_f32x4(p, q, 0x88), _mm512_shuffle_f32x4(p, q, 0xdd));
+    __m512 c = _mm512_add_ps(_mm512_shuffle_ps(b, b, _MM_SHUFFLE(1, 0, 1, 0)), _mm512_shuffle_ps(b, b, _MM_SHUFFLE(3, 2, 3, 2)));
+    __m512 d = _mm512_add_ps(_mm512_shuffle_ps(c, c, _MM_SHUFFLE(0, 0, 0, 0)), _mm512_shuffle_ps(c, c, _MM_SHUFFLE(1, 1, 1, 1)));
+    /* lane 0 of each chunk */
+    _mm_storeu_ps(y, _mm512_castps512_ps128(_mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), d)));
+}
+#define V_REDUCE_4(v, y) reduce4(v, y)
+
 #define KERNELS_VAR cpu_kernels_avx512
 #define KERNELS_NAME "avx512"
 #include "backends/cpu/tile_template.h"

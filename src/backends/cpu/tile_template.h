@@ -21,6 +21,33 @@
 #define V_KEEP(v) ((void)0)
 #endif
 
+/* Sums of 16 accumulators by the fixed tree (cpu_reduce16), into
+ * y[(q / 4) * ldy + q % 4] for accumulator v[q]. An ISA may define
+ * V_REDUCE_16 to do the tree on whole registers; it must pair the same
+ * lanes. */
+#ifndef V_REDUCE_16
+#define V_REDUCE_16(v, y, ldy)                                                                    \
+    do {                                                                                          \
+        for (int q = 0; q < 16; q++) {                                                            \
+            float lanes[16];                                                                      \
+            V_STORE(lanes, (v)[q]);                                                               \
+            (y)[(q / 4) * (ldy) + q % 4] = cpu_reduce16(lanes);                                   \
+        }                                                                                         \
+    } while (0)
+#endif
+
+/* The same for 4 accumulators, sums into y[0..3]. */
+#ifndef V_REDUCE_4
+#define V_REDUCE_4(v, y)                                                                          \
+    do {                                                                                          \
+        for (int q = 0; q < 4; q++) {                                                             \
+            float lanes[16];                                                                      \
+            V_STORE(lanes, (v)[q]);                                                               \
+            (y)[q] = cpu_reduce16(lanes);                                                         \
+        }                                                                                         \
+    } while (0)
+#endif
+
 /* FP8 block scales: the row of 128x128 blocks holding weight row n, and the
  * scale at k in it, times the 2^8 of the fp16 decode route. */
 #define FP8_SROW(XS, n) ((XS) ? w->scale + (size_t)((n) / 128) * w->scale_cols : NULL)
@@ -34,12 +61,6 @@
  * tile's. Decoding FP4 is slow enough that the hardware prefetcher alone
  * leaves the core stalled on memory at one activation row. */
 #define PF_ROWS CPU_NR
-#ifndef TALL_PF
-#define TALL_PF 4
-#endif
-#ifndef TALL_HINT
-#define TALL_HINT 1
-#endif
 /* One MR x NR tile (MR <= 4), accumulators in registers; one weight row at
  * a time keeps register pressure low. XS: FP8, whose power-of-two block
  * scale multiplies x (kept in registers for the k step and shared by the NR
@@ -86,7 +107,7 @@
         for (size_t k = (size_t)k0; k < (size_t)k1; k += 32) {                                   \
             v16 wv[NR][2], xs = V_SET1(XS ? FP8_SCALE(s8, k) : 1.0f);                             \
             _Pragma("GCC unroll 2") for (int j = 0; j < NR; j++) {                                \
-                __builtin_prefetch((const void *)((uintptr_t)wr[j] + (size_t)TALL_PF * w->k * EBITS / 8 + (k) * EBITS / 8), 0, TALL_HINT); \
+                PREFETCH_NEXT(EBITS, j, k);                                                       \
                 DEC(wr[j] + k * EBITS / 8, sr[j], k, wv[j]);                                      \
                 if (XS) wv[j][0] = V_MUL(wv[j][0], xs), wv[j][1] = V_MUL(wv[j][1], xs);           \
             }                                                                                     \
@@ -113,11 +134,13 @@
 
 #define TILE_STORE(MR, NR)                                                                        \
     for (int r = 0; r < MR; r++)                                                                  \
-        for (int j = 0; j < NR; j++) {                                                            \
-            float lanes[16];                                                                      \
-            V_STORE(lanes, acc[r][j]);                                                            \
-            y[r * ldy + j] = cpu_reduce16(lanes);                                                 \
-        }
+        if (NR == 4) V_REDUCE_4(acc[r], y + r * ldy);                                             \
+        else                                                                                      \
+            for (int j = 0; j < NR; j++) {                                                        \
+                float lanes[16];                                                                  \
+                V_STORE(lanes, acc[r][j]);                                                        \
+                y[r * ldy + j] = cpu_reduce16(lanes);                                             \
+            }
 
 #define DEFINE_TILE(NAME, DEC, XS, EBITS)                                                                \
     static void NAME(const float *x, long ldx, int mr, const ld_weight *w, int n0, int nr, float *y, long ldy) { \
@@ -173,18 +196,6 @@ DEFINE_DECODE(decode_bf16, dec_bf16, 0, 16)
 DEFINE_DECODE(decode_fp8, dec_fp8, 1, 8)
 DEFINE_DECODE(decode_fp4, dec_fp4, 0, 4)
 
-/* Sums of 16 accumulators by the fixed tree (cpu_reduce16), into
- * y[(q / 4) * ldy + q % 4] for accumulator v[q]. An ISA may define
- * V_REDUCE_16 to do the tree on whole registers; it must pair the same
- * lanes. */
-#ifndef V_REDUCE_16
-#define V_REDUCE_16(v, y, ldy)                                                                    \
-    for (int q = 0; q < 16; q++) {                                                                \
-        float lanes[16];                                                                          \
-        V_STORE(lanes, (v)[q]);                                                                   \
-        (y)[(q / 4) * (ldy) + q % 4] = cpu_reduce16(lanes);                                       \
-    }
-#endif
 
 /* One panel tile over the k range [0, kc), accumulators carried in st, or,
  * on the last range (y not NULL), summed into y. The loop takes one slot
