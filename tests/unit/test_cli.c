@@ -87,9 +87,16 @@ int main(void) {
     free(ids_map);
 
     /* bench runs every section on a small budget and writes its JSON */
-    snprintf(cmd, sizeof cmd, "%s bench -m %s/a -t 2 --decode 2 --contexts 16 --prefill 8 --batch 1,2 --batch-steps 2 --json %s/bench.json 2>/dev/null",
-             bin, tmp, tmp);
-    CHECK(test_run(cmd, &out) == 0, "bench failed");
+    snprintf(cmd, sizeof cmd, "%s bench -m %s/a -t 2 --decode 2 --contexts 16 --prefill 8 --batch 1,2 --batch-steps 2 --json %s/bench.json 2>%s/bench.err",
+             bin, tmp, tmp, tmp);
+    int brc = test_run(cmd, &out);
+    if (brc) {
+        char errf[4200];
+        snprintf(errf, sizeof errf, "%s/bench.err", tmp);
+        char *err = test_read_file(errf, NULL);
+        CHECK(0, "bench failed (status %d), its stderr:\n%s", brc, err ? err : "(none)");
+        free(err);
+    }
     CHECK(out && strstr(out, "linear    FP8  x 1 row") && strstr(out, "decode    context") && strstr(out, "prefill") &&
               strstr(out, "B =  2") && strstr(out, "weights in memory"),
           "bench output lacks a section:\n%s", out ? out : "");
