@@ -72,12 +72,10 @@ static wbuf make_weight(ld_wfmt fmt, int n, int k) {
     return b;
 }
 
-static void linear_checks(void) {
+static void linear_shape_checks(int n, int k) {
     const ld_wfmt fmts[] = {LD_WF_F32, LD_WF_BF16, LD_WF_FP8, LD_WF_FP8_DQ, LD_WF_FP4};
     const char *isas[] = {"avx512", "avx2", "scalar"};
-    /* k: two full 512-wide panel ranges and a short one; n: an edge of 4
-       weight rows; m: direct, tall and panel paths, with edge tiles */
-    int n = 260, k = 1152, ms[] = {1, 3, 4, 8, 9, 37, 50};
+    int ms[] = {1, 3, 4, 8, 9, 37, 50};
     for (int f = 0; f < 5; f++) {
         wbuf wb = make_weight(fmts[f], n, k);
         for (int mi = 0; mi < 7; mi++) {
@@ -95,12 +93,12 @@ static void linear_checks(void) {
             CHECK(have[2], "scalar path must always be available");
             for (int i = 0; i < 2; i++)
                 if (have[i])
-                    CHECK(!memcmp(y[i], y[2], sizeof(ld_bf16) * (size_t)m * n), "fmt %d m %d: %s differs from scalar", f,
+                    CHECK(!memcmp(y[i], y[2], sizeof(ld_bf16) * (size_t)m * n), "n %d fmt %d m %d: %s differs from scalar", n, f,
                           m, isas[i]);
             /* one thread and one row at a time give the same bits */
             ld_cpu_configure(NULL, 1);
             for (int r = 0; r < m; r++) ld_backend_cpu_ops.linear(&wb.w, x + (long)r * k, 1, y1 + (long)r * n);
-            CHECK(!memcmp(y1, y[2], sizeof(ld_bf16) * (size_t)m * n), "fmt %d m %d: row-by-row/1 thread differs", f, m);
+            CHECK(!memcmp(y1, y[2], sizeof(ld_bf16) * (size_t)m * n), "n %d fmt %d m %d: row-by-row/1 thread differs", n, f, m);
             /* close to ref: bf16 outputs, fp32 sums in another order */
             ld_backend_ref_ops.linear(&wb.w, x, m, yr);
             double num = 0, den = 0;
@@ -109,7 +107,7 @@ static void linear_checks(void) {
                 num += (a - b) * (a - b);
                 den += a * a;
             }
-            CHECK(num <= 1e-5 * den, "fmt %d m %d: nmse vs ref %g", f, m, num / den);
+            CHECK(num <= 1e-5 * den, "n %d fmt %d m %d: nmse vs ref %g", n, f, m, num / den);
             for (int i = 0; i < 3; i++) free(y[i]);
             free(yr);
             free(y1);
@@ -118,6 +116,15 @@ static void linear_checks(void) {
         free(wb.data);
         free(wb.scale);
     }
+}
+
+/* m: direct, tall and panel paths, with edge tiles. k = 1152: two full
+ * 512-wide panel ranges and a short one; n = 260: an edge of 4 weight rows.
+ * n = 24 (like the hyper-connection mixes) has so few outputs that the rows
+ * are split over tasks too. */
+static void linear_checks(void) {
+    linear_shape_checks(260, 1152);
+    linear_shape_checks(24, 256);
 }
 
 /* The cpu backend's fast activation quantizer against the reference codec. */

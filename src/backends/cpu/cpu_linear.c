@@ -23,6 +23,8 @@ typedef struct {
     const float *x8; /* x in interleaved blocks of CPU_MR_TALL rows, or NULL */
     const float *xb; /* x stored by pieces for the panel path, or NULL */
     int m, task_rows;
+    int n_tasks;   /* tasks along the outputs; the rest split the rows */
+    int row_chunk; /* rows per task (all of them, or a multiple of CPU_MR_TALL) */
     float *y;
     ld_bf16 *yb;
     cpu_tile_fn tile;
@@ -163,29 +165,32 @@ static void tall_block(const lin_job *J, int n0, int n1, int r) {
             J->y[(long)(r + i) * w->n + n] = cpu_reduce16(st + ((n - n0) * CPU_MR_TALL + i) * 16);
 }
 
-static void lin_rows(const lin_job *J, int n0, int n1);
+static void lin_rows(const lin_job *J, int n0, int n1, int r0, int r1);
 
 static void lin_task(void *ctx, int task, int n_tasks) {
     (void)n_tasks;
     const lin_job *J = ctx;
-    int n0 = task * J->task_rows, n1 = n0 + J->task_rows < J->w->n ? n0 + J->task_rows : J->w->n;
-    lin_rows(J, n0, n1);
+    int tn = task % J->n_tasks, tm = task / J->n_tasks;
+    int n0 = tn * J->task_rows, n1 = n0 + J->task_rows < J->w->n ? n0 + J->task_rows : J->w->n;
+    int r0 = tm * J->row_chunk, r1 = r0 + J->row_chunk < J->m ? r0 + J->row_chunk : J->m;
+    lin_rows(J, n0, n1, r0, r1);
     if (J->yb)
-        for (long r = 0; r < J->m; r++)
+        for (long r = r0; r < r1; r++)
             cpu_bf16_rows(J->y + r * J->w->n + n0, n1 - n0, J->yb + r * J->w->n + n0);
 }
 
-/* Outputs [n0, n1) of every row. */
-static void lin_rows(const lin_job *J, int n0, int n1) {
+/* Outputs [n0, n1) of rows [r0, r1); r0 is a multiple of CPU_MR_TALL, and
+ * the panel path always gets every row. */
+static void lin_rows(const lin_job *J, int n0, int n1, int r0, int r1) {
     const ld_weight *w = J->w;
     int k = w->k;
     int mb = (int)(XBLOCK_BYTES / ((long)k * 4));
     mb = mb < CPU_MR ? CPU_MR : mb - mb % CPU_MR;
     if (J->xb && panel_task(J, n0, n1) == 0) return;
     int m8 = J->x8 ? J->m - J->m % CPU_MR_TALL : 0;
-    for (int r = 0; r < m8; r += CPU_MR_TALL) tall_block(J, n0, n1, r);
-    for (int m0 = m8; m0 < J->m; m0 += mb) {
-        int m1 = m0 + mb < J->m ? m0 + mb : J->m;
+    for (int r = r0; r < r1 && r < m8; r += CPU_MR_TALL) tall_block(J, n0, n1, r);
+    for (int m0 = r0 > m8 ? r0 : m8; m0 < r1; m0 += mb) {
+        int m1 = m0 + mb < r1 ? m0 + mb : r1;
         for (int n = n0; n < n1; n += CPU_NR) {
             int nr = n1 - n < CPU_NR ? n1 - n : CPU_NR;
             for (int r = m0; r < m1; r += CPU_MR) {
@@ -227,11 +232,25 @@ static void run_tiles(const ld_weight *w, const float *x, int m, float *y, ld_bf
      * interleaved copy (out of memory) the 4-row tiles give the same bits */
     if (uses_panel(w, m)) J.xb = pack_pieces(x, m, w->k);
     else if (m >= CPU_MR_TALL) J.x8 = interleave8(x, m - m % CPU_MR_TALL, w->k);
-    /* the panel of a task stays in L2 beside the blocks of x passing by */
+    int T = ld_threadpool_size(cpu_pool());
     J.task_rows = TASK_ROWS;
-    if (J.xb)
+    if (J.xb) {
+        /* the panel of a task stays in L2 beside the blocks of x passing by */
         while (J.task_rows > CPU_NR && (long)J.task_rows * w->k > PANEL_FLOATS) J.task_rows /= 2;
-    ld_threadpool_run(cpu_pool(), (w->n + J.task_rows - 1) / J.task_rows, lin_task, &J);
+        /* short rows: wider tasks read x fewer times, while enough tasks
+           remain to balance the threads */
+        while ((long)J.task_rows * 2 * w->k <= PANEL_FLOATS && w->n / (J.task_rows * 2) >= 8 * T) J.task_rows *= 2;
+    }
+    J.n_tasks = (w->n + J.task_rows - 1) / J.task_rows;
+    J.row_chunk = m;
+    /* few outputs (the hyper-connection mixes: 24) but many rows: the rows
+       are split too, in whole tall blocks, so every thread has work */
+    if (!J.xb && J.n_tasks < 2 * T && m >= 2 * CPU_MR_TALL) {
+        int parts = (2 * T + J.n_tasks - 1) / J.n_tasks;
+        J.row_chunk = (m + parts - 1) / parts;
+        J.row_chunk += (CPU_MR_TALL - J.row_chunk % CPU_MR_TALL) % CPU_MR_TALL;
+    }
+    ld_threadpool_run(cpu_pool(), J.n_tasks * ((m + J.row_chunk - 1) / J.row_chunk), lin_task, &J);
 }
 
 void cpu_run_tiles(const ld_weight *w, const float *x, int m, float *y) { run_tiles(w, x, m, y, NULL); }

@@ -146,19 +146,36 @@ void cpu_hc_post(const ld_bf16 *x, const ld_bf16 *res, const float *post, const 
     ld_threadpool_run(cpu_pool(), (m + ROWS_PER_TASK - 1) / ROWS_PER_TASK, post_task, &J);
 }
 
+/* Rows of the mixes' input, widened, and their inverse RMS. */
+typedef struct {
+    const ld_bf16 *h;
+    float *xf, *rs, eps;
+    int len;
+} mixin_job;
+
+static void mixin_task(void *ctx, int task, int n_tasks) {
+    (void)n_tasks;
+    const mixin_job *J = ctx;
+    const ld_bf16 *hr = J->h + (long)task * J->len;
+    float *xr = J->xf + (long)task * J->len;
+    for (int i = 0; i < J->len; i++) xr[i] = ld_bf16_to_f32(hr[i]);
+    J->rs[task] = ld_ref_inv_rms(hr, J->len, J->eps);
+}
+
 /* mix[r][j] = dot(h_r, fn_j) * rsqrt(mean(h_r^2) + eps), dots in the canonical order */
 static float *hc_mixes(const ld_bf16 *h, const float *fn, int m, int len, int nmix, float norm_eps) {
     float *xf = aligned_alloc(64, (sizeof(float) * (size_t)m * len + 63) & ~(size_t)63);
-    float *mix = malloc(sizeof(float) * (size_t)m * nmix);
-    if (!xf || !mix) abort();
-    for (long i = 0; i < (long)m * len; i++) xf[i] = ld_bf16_to_f32(h[i]);
+    float *mix = malloc(sizeof(float) * (size_t)m * nmix), *rs = malloc(sizeof(float) * (size_t)m);
+    if (!xf || !mix || !rs) abort();
+    /* rows are long (hc * dim) and independent: prepared in parallel */
+    mixin_job P = {.h = h, .xf = xf, .rs = rs, .eps = norm_eps, .len = len};
+    ld_threadpool_run(cpu_pool(), m, mixin_task, &P);
     ld_weight w = {.fmt = LD_WF_F32, .n = nmix, .k = len, .data = fn};
     cpu_run_tiles(&w, xf, m, mix);
-    for (int r = 0; r < m; r++) {
-        float rs = ld_ref_inv_rms(h + (long)r * len, len, norm_eps);
-        for (int j = 0; j < nmix; j++) mix[(long)r * nmix + j] *= rs;
-    }
+    for (int r = 0; r < m; r++)
+        for (int j = 0; j < nmix; j++) mix[(long)r * nmix + j] *= rs[r];
     free(xf);
+    free(rs);
     return mix;
 }
 
