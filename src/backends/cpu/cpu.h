@@ -109,6 +109,15 @@ static inline float cpu_reduce16(const float *v) {
  * spread over the thread pool. */
 void cpu_run_tiles(const ld_weight *w, const float *x, int m, float *y);
 
+/* Scratch buffers, one set per thread and kind, kept between calls (the
+ * largest request so far stays allocated until the thread exits): at least
+ * `floats` floats, 64-byte aligned, old contents not kept; NULL when out of
+ * memory. A linear uses ACT for its activations and outputs, PACK for the
+ * packed or interleaved copy of x, PANEL (on every pool thread) for the
+ * decoded weights. */
+enum { CPU_SCR_PANEL, CPU_SCR_ACT, CPU_SCR_PACK, CPU_SCR_N };
+float *cpu_scratch(int kind, size_t floats);
+
 /* Reference FP8 activation quantization of m rows of k (k % 128 == 0),
  * returned as the exact dequantized values. */
 void cpu_quant_rows(const ld_bf16 *x, int m, int k, float *xf);

@@ -6,7 +6,6 @@
  * activations are walked in blocks small enough to stay in L2 while the
  * task's weight rows stream past them. */
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,50 +40,6 @@ static int panel_min_rows(ld_wfmt fmt) { return fmt == LD_WF_FP8 || fmt == LD_WF
 /* F32 weights are already fp32: nothing to decode into a panel. */
 static int uses_panel(const ld_weight *w, int m) { return m >= panel_min_rows(w->fmt) && w->fmt != LD_WF_F32; }
 
-/* Activation and panel buffers start on a cache line, and rows are
- * multiples of 64 bytes, so no 64-byte vector load splits across lines. */
-static float *cpu_alloc(size_t floats) {
-    size_t bytes = (sizeof(float) * (floats ? floats : 1) + 63) & ~(size_t)63;
-    return aligned_alloc(64, bytes);
-}
-
-/* Scratch buffers, one set per thread, kept between calls and freed by the
- * key destructor when the thread exits. Fresh large allocations come from
- * new mappings whose pages the kernel must fault in and zero on every call:
- * in a 512-token prefill that cost more than the activation math itself. */
-enum { SCR_PANEL, SCR_ACT, SCR_PACK, SCR_N };
-typedef struct {
-    float *p[SCR_N];
-    size_t cap[SCR_N];
-} scratch_set;
-static pthread_key_t scratch_key;
-static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
-
-static void scratch_free(void *v) {
-    scratch_set *b = v;
-    for (int i = 0; i < SCR_N; i++) free(b->p[i]);
-    free(b);
-}
-
-static void scratch_key_init(void) { pthread_key_create(&scratch_key, scratch_free); }
-
-/* At least floats floats in this thread's buffer of the given kind (its old
- * contents are not kept), or NULL when out of memory. */
-static float *scratch(int kind, size_t floats) {
-    pthread_once(&scratch_once, scratch_key_init);
-    scratch_set *b = pthread_getspecific(scratch_key);
-    if (!b) {
-        if (!(b = calloc(1, sizeof *b))) return NULL;
-        pthread_setspecific(scratch_key, b);
-    }
-    if (floats > b->cap[kind]) {
-        free(b->p[kind]);
-        b->p[kind] = cpu_alloc(floats);
-        b->cap[kind] = b->p[kind] ? floats : 0;
-    }
-    return b->p[kind];
-}
-
 /* Panel path blocking: k is cut into PANEL_KC ranges and the activation
  * rows into blocks of PANEL_MB. Over one range, the block of x (24 KB) and
  * the 4 panel rows a tile group shares (8 KB) stay in L1 while every tile of
@@ -107,7 +62,7 @@ static int panel_task(const lin_job *J, int n0, int n1) {
     long k = w->k, nn = n1 - n0;
     int nt = (int)(nn + CPU_NR - 1) / CPU_NR, mt = PANEL_MB / CPU_MR;
     size_t st_floats = (size_t)nt * mt * CPU_MR * CPU_NR * 16;
-    float *panel = scratch(SCR_PANEL, (size_t)nn * (size_t)k + st_floats);
+    float *panel = cpu_scratch(CPU_SCR_PANEL, (size_t)nn * (size_t)k + st_floats);
     if (!panel) return -1;
     float *st = panel + (size_t)nn * (size_t)k;
     for (int m0 = 0; m0 < J->m; m0 += PANEL_MB) {
@@ -132,7 +87,7 @@ static int panel_task(const lin_job *J, int n0, int n1) {
 
 /* x stored by pieces for the panel path (panel_off). */
 static float *pack_pieces(const float *x, int m, long k) {
-    float *xb = scratch(SCR_PACK, (size_t)m * (size_t)k);
+    float *xb = cpu_scratch(CPU_SCR_PACK, (size_t)m * (size_t)k);
     if (!xb) return NULL;
     for (long m0 = 0; m0 < m; m0 += PANEL_MB) {
         long mb = m0 + PANEL_MB < m ? PANEL_MB : m - m0;
@@ -213,7 +168,7 @@ static void permute_rows(ld_wfmt fmt, const float *x, int m, int k, float *xp) {
 
 /* Rows [0, m8) of x in interleaved blocks of CPU_MR_TALL (cpu_x8). */
 static float *interleave8(const float *x, int m8, long k) {
-    float *x8 = scratch(SCR_PACK, (size_t)m8 * (size_t)k);
+    float *x8 = cpu_scratch(CPU_SCR_PACK, (size_t)m8 * (size_t)k);
     if (!x8) return NULL;
     for (long b = 0; b < m8 / CPU_MR_TALL; b++)
         for (long s = 0; s < k / 16; s++)
@@ -275,7 +230,7 @@ static void prep_task(void *ctx, int task, int n_tasks) {
 
 void cpu_linear(const ld_weight *w, const ld_bf16 *x, int m, ld_bf16 *y) {
     long nx = (long)m * w->k, ny = (long)m * w->n;
-    float *xf = scratch(SCR_ACT, (size_t)(2 * nx + ny));
+    float *xf = cpu_scratch(CPU_SCR_ACT, (size_t)(2 * nx + ny));
     if (!xf) abort(); /* scratch of a few MB; the interface has no failure path */
     float *xp = xf + nx, *yf = xp + nx;
     /* rows are independent: many rows (prefill) are prepared in parallel */
@@ -291,7 +246,7 @@ void cpu_linear_f32(const ld_weight *w, const float *x, int m, float *y) {
         cpu_run_tiles(w, x, m, y);
         return;
     }
-    float *xp = scratch(SCR_ACT, (size_t)m * w->k);
+    float *xp = cpu_scratch(CPU_SCR_ACT, (size_t)m * w->k);
     if (!xp) abort();
     permute_rows(w->fmt, x, m, w->k, xp);
     cpu_run_tiles(w, xp, m, y);
