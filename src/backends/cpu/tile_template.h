@@ -196,7 +196,6 @@ DEFINE_DECODE(decode_bf16, dec_bf16, 0, 16)
 DEFINE_DECODE(decode_fp8, dec_fp8, 1, 8)
 DEFINE_DECODE(decode_fp4, dec_fp4, 0, 4)
 
-
 /* One panel tile over the k range [0, kc), accumulators carried in st, or,
  * on the last range (y not NULL), summed into y. The loop takes one slot
  * per step: the MR x values of the slot, then each panel row once for its
@@ -229,7 +228,9 @@ DEFINE_DECODE(decode_fp4, dec_fp4, 0, 4)
             _Pragma("GCC unroll 4") for (int r = 0; r < MR; r++)                                  \
                 _Pragma("GCC unroll 4") for (int j = 0; j < NR; j++) all[r * 4 + j] = acc[r][j];  \
             V_REDUCE_16(all, y, ldy);                                                             \
-        } else                                                                                    \
+        } else if (NR == 4)                                                                       \
+            for (int r = 0; r < MR; r++) V_REDUCE_4(acc[r], y + r * ldy);                         \
+        else                                                                                      \
             for (int r = 0; r < MR; r++)                                                          \
                 for (int j = 0; j < NR; j++) {                                                    \
                     float lanes[16];                                                              \
@@ -247,7 +248,11 @@ static void panel_tiles(const float *x, long ldx, int m, const float *panel, lon
                         int first, float *y, long ldy) {
     for (int r0 = 0; r0 < m; r0 += CPU_MR, x += CPU_MR * ldx, st += CPU_MR * CPU_NR * 16, y = y ? y + CPU_MR * ldy : y) {
         int mr = m - r0 < CPU_MR ? m - r0 : CPU_MR;
+        /* the last tile of a block may have fewer rows (m % 12 rows) */
         if (mr == 4 && nr == 4) PANEL_FIXED(4, 4);
+        else if (mr == 3 && nr == 4) PANEL_FIXED(3, 4);
+        else if (mr == 2 && nr == 4) PANEL_FIXED(2, 4);
+        else if (mr == 1 && nr == 4) PANEL_FIXED(1, 4);
         else
             for (int r = 0; r < mr; r++)
                 for (int j = 0; j < nr; j++)
