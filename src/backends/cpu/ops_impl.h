@@ -171,7 +171,7 @@ void OPS(cpu_index_scores)(const float *qf, const float *wf, int h, int d, const
 void OPS(cpu_hc_post_rows)(const ld_bf16 *x, const ld_bf16 *res, const float *post, const float *comb, int r0, int r1,
                            int d, int hc, ld_bf16 *out) {
     enum { CH = 512 };
-    _Alignas(64) float xf[CH], rf[16][CH];
+    _Alignas(64) float xf[CH], rf[16][CH], sum[CH];
     for (int r = r0; r < r1; r++) {
         const float *c = comb + (long)r * hc * hc;
         for (int c0 = 0; c0 < d; c0 += CH) {
@@ -181,11 +181,14 @@ void OPS(cpu_hc_post_rows)(const ld_bf16 *x, const ld_bf16 *res, const float *po
             for (int j = 0; j < hc; j++) {
                 ld_bf16 *o = out + ((long)r * hc + j) * d + c0;
                 float pj = post[r * hc + j];
-                for (int i = 0; i < cn; i++) {
-                    float sum = 0;
-                    for (int k = 0; k < hc; k++) sum = fmaf(c[k * hc + j], rf[k][i], sum);
-                    o[i] = OPS(to_bf16)(fmaf(pj, xf[i], sum));
+                /* k outside the column loop, so the columns vectorize; each
+                   column still sums k = 0, 1, ... in order */
+                for (int i = 0; i < cn; i++) sum[i] = 0;
+                for (int k = 0; k < hc; k++) {
+                    float ck = c[k * hc + j];
+                    for (int i = 0; i < cn; i++) sum[i] = fmaf(ck, rf[k][i], sum[i]);
                 }
+                for (int i = 0; i < cn; i++) o[i] = OPS(to_bf16)(fmaf(pj, xf[i], sum[i]));
             }
         }
     }
