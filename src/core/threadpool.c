@@ -99,7 +99,14 @@ void ld_threadpool_run(ld_threadpool *p, int n_tasks, ld_task_fn fn, void *ctx) 
         for (int t = 0; t < n_tasks; t++) fn(ctx, t, n_tasks);
         return;
     }
-    uint64_t gen = (atomic_load(&p->work) >> 32) + 1;
+    /* Two generations per job. The first, whose index (INT_MAX) no task
+       count reaches, closes the previous job before its task count
+       changes. Otherwise a worker still inside run_tasks for that job could
+       pass the bounds check against the new, larger count, claim an index
+       of the old generation, run the new job's function and count it done:
+       this call would then return while one of its tasks still runs. */
+    uint64_t gen = (atomic_load(&p->work) >> 32) + 2;
+    atomic_store(&p->work, (gen - 1) << 32 | 0x7fffffffu);
     p->fn = fn;
     p->ctx = ctx;
     atomic_store(&p->n_tasks, n_tasks);
