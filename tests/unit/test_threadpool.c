@@ -3,7 +3,6 @@
  * jobs whose task counts alternate between small and large (the pattern in
  * which a worker left over from one job could once claim work of the next). */
 #include <stdatomic.h>
-#include <string.h>
 
 #include "core/threadpool.h"
 #include "testutil.h"
@@ -34,7 +33,9 @@ static void run_checks(int threads, int iters) {
     long bad_counts = 0, early = 0, extra = 0;
     for (int it = 0; it < iters; it++) {
         job j;
-        memset(&j, 0, sizeof j);
+        for (int t = 0; t < MAX_TASKS + 8; t++) atomic_init(&j.hits[t], 0);
+        atomic_init(&j.running, 0);
+        atomic_init(&j.finished, 0);
         j.n = it % 2 ? 2 + it % 3 : 24 + it % 40;
         ld_threadpool_run(p, j.n, task, &j);
         if (atomic_load(&j.finished) != j.n || atomic_load(&j.running) != j.n) early++;
