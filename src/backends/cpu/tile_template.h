@@ -129,8 +129,14 @@
         else TALL_FIXED(DEC, XS, EBITS, 1);                                                       \
     }
 
+/* One prefetch per 64-byte line: a 32-element group is only 16 bytes of FP4
+ * (32 of FP8), and prefetching the same line again per group spends issue
+ * slots the decode needs. */
 #define PREFETCH_NEXT(EBITS, j, k)                                                                \
-    __builtin_prefetch((const void *)((uintptr_t)wr[j] + (size_t)PF_ROWS * w->k * EBITS / 8 + (k) * EBITS / 8), 0, 1)
+    do {                                                                                          \
+        if ((((k) * EBITS / 8) & 63) == 0)                                                        \
+            __builtin_prefetch((const void *)((uintptr_t)wr[j] + (size_t)PF_ROWS * w->k * EBITS / 8 + (k) * EBITS / 8), 0, 1); \
+    } while (0)
 
 #define TILE_STORE(MR, NR)                                                                        \
     for (int r = 0; r < MR; r++)                                                                  \
