@@ -13,7 +13,6 @@
 #include "core/error.h"
 #include "model/layers.h"
 
-
 static void count_linear(const ld_call *c, const ld_weight *w, int rows) {
     if (!c->m->traffic) return;
     c->m->traffic->macs += (double)rows * w->n * w->k;

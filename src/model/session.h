@@ -60,5 +60,4 @@ int ld_batch_eval(ld_session *const *ss, const int *const *ids, const int *n, in
 int ld_session_eval_block(ld_session *s, int layer, const int *ids, int n, ld_bf16 *h);
 void ld_session_advance(ld_session *s, int n);
 
-
 #endif

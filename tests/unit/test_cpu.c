@@ -108,6 +108,18 @@ static void linear_shape_checks(int n, int k) {
                 den += a * a;
             }
             CHECK(num <= 1e-5 * den, "n %d fmt %d m %d: nmse vs ref %g", n, f, m, num / den);
+            /* fp32 entry: all rows at once (packed straight into pieces on
+               the panel path) against one row at a time, 2 threads */
+            ld_cpu_configure(NULL, 2);
+            float *xf = malloc(sizeof(float) * (size_t)m * k), *fa = malloc(sizeof(float) * (size_t)m * n),
+                  *fb = malloc(sizeof(float) * (size_t)m * n);
+            for (long i = 0; i < (long)m * k; i++) xf[i] = ld_bf16_to_f32(x[i]);
+            ld_backend_cpu_ops.linear_f32(&wb.w, xf, m, fa);
+            for (int r = 0; r < m; r++) ld_backend_cpu_ops.linear_f32(&wb.w, xf + (long)r * k, 1, fb + (long)r * n);
+            CHECK(!memcmp(fa, fb, sizeof(float) * (size_t)m * n), "n %d fmt %d m %d: linear_f32 all rows vs row by row", n, f, m);
+            free(xf);
+            free(fa);
+            free(fb);
             for (int i = 0; i < 3; i++) free(y[i]);
             free(yr);
             free(y1);

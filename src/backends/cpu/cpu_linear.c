@@ -5,7 +5,6 @@
  * weight byte is read by one thread once per M-block; within a task, the
  * activations are walked in blocks small enough to stay in L2 while the
  * task's weight rows stream past them. */
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,19 +84,26 @@ static int panel_task(const lin_job *J, int n0, int n1) {
     return 0;
 }
 
-/* x stored by pieces for the panel path (panel_off). */
-static float *pack_pieces(const float *x, int m, long k) {
-    float *xb = cpu_scratch(CPU_SCR_PACK, (size_t)m * (size_t)k);
-    if (!xb) return NULL;
-    for (long m0 = 0; m0 < m; m0 += PANEL_MB) {
-        long mb = m0 + PANEL_MB < m ? PANEL_MB : m - m0;
+static int permuted(ld_wfmt fmt) { return fmt == LD_WF_BF16 || fmt == LD_WF_FP4; }
+
+/* Rows [r0, r1) of x (m rows of k) into the pieces of the panel path
+ * (panel_off), put into the slot layout of fmt on the way when x is not in
+ * it yet, so the activations are rewritten once, not permuted and then
+ * copied. Pieces are multiples of 32 wide, so no slot straddles two. */
+static void store_pieces(ld_wfmt fmt, const float *x, long r0, long r1, int m, long k, float *xb) {
+    int perm = permuted(fmt);
+    for (long r = r0; r < r1; r++) {
+        long m0 = r - r % PANEL_MB, mb = m0 + PANEL_MB < m ? PANEL_MB : m - m0;
+        const float *xr = x + (r - r0) * k;
         for (long k0 = 0; k0 < k; k0 += PANEL_KC) {
             long kc = k0 + PANEL_KC < k ? PANEL_KC : k - k0;
-            for (long i = 0; i < mb; i++)
-                memcpy(xb + panel_off(m0, mb, k, k0) + i * kc, x + (m0 + i) * k + k0, sizeof(float) * (size_t)kc);
+            float *d = xb + panel_off(m0, mb, k, k0) + (r - m0) * kc;
+            if (!perm) memcpy(d, xr + k0, sizeof(float) * (size_t)kc);
+            else
+                for (long s = k0 / 16; s < (k0 + kc) / 16; s++)
+                    for (int i = 0; i < 16; i++) d[16 * s - k0 + i] = xr[cpu_elem(fmt, s, i)];
         }
     }
-    return xb;
 }
 
 /* k range of one tall pass: the 8-row block of x over it (32 KB) stays in
@@ -141,7 +147,10 @@ static void lin_rows(const lin_job *J, int n0, int n1, int r0, int r1) {
     int k = w->k;
     int mb = (int)(XBLOCK_BYTES / ((long)k * 4));
     mb = mb < CPU_MR ? CPU_MR : mb - mb % CPU_MR;
-    if (J->xb && panel_task(J, n0, n1) == 0) return;
+    if (J->xb) {
+        if (panel_task(J, n0, n1) == 0) return;
+        if (!J->x) abort(); /* no row-major copy to fall back on; the interface has no failure path */
+    }
     int m8 = J->x8 ? J->m - J->m % CPU_MR_TALL : 0;
     for (int r = r0; r < r1 && r < m8; r += CPU_MR_TALL) tall_block(J, n0, n1, r);
     for (int m0 = r0 > m8 ? r0 : m8; m0 < r1; m0 += mb) {
@@ -155,8 +164,6 @@ static void lin_rows(const lin_job *J, int n0, int n1, int r0, int r1) {
         }
     }
 }
-
-static int permuted(ld_wfmt fmt) { return fmt == LD_WF_BF16 || fmt == LD_WF_FP4; }
 
 /* Stores x in the slot layout of the weight format (cpu.h), so every
  * kernel reads its activations contiguously. */
@@ -178,15 +185,19 @@ static float *interleave8(const float *x, int m8, long k) {
 }
 
 /* y as fp32, and also rounded to bf16 into yb (when not NULL) by the task
- * that computed it, while it is still in cache. */
-static void run_tiles(const ld_weight *w, const float *x, int m, float *y, ld_bf16 *yb) {
+ * that computed it, while it is still in cache. x: the rows in slot layout,
+ * or NULL when xb already holds them in pieces (panel path only). */
+static void run_tiles(const ld_weight *w, const float *x, const float *xb, int m, float *y, ld_bf16 *yb) {
     const cpu_kernels *K = cpu_active();
-    lin_job J = {.w = w, .x = x, .m = m, .y = y, .yb = yb, .tile = K->tile[w->fmt], .decode = K->decode[w->fmt],
-                 .panel_tiles = K->panel_tiles, .tall = K->tall[w->fmt]};
+    lin_job J = {.w = w, .x = x, .xb = xb, .m = m, .y = y, .yb = yb, .tile = K->tile[w->fmt],
+                 .decode = K->decode[w->fmt], .panel_tiles = K->panel_tiles, .tall = K->tall[w->fmt]};
     /* tall tiles run only on the direct path (no panel); without the
      * interleaved copy (out of memory) the 4-row tiles give the same bits */
-    if (uses_panel(w, m)) J.xb = pack_pieces(x, m, w->k);
-    else if (m >= CPU_MR_TALL) J.x8 = interleave8(x, m - m % CPU_MR_TALL, w->k);
+    if (!J.xb && uses_panel(w, m)) {
+        float *pk = cpu_scratch(CPU_SCR_PACK, (size_t)m * w->k);
+        if (pk) store_pieces(LD_WF_F32, x, 0, m, m, w->k, pk); /* F32: x is in slot layout already, copied as is */
+        J.xb = pk;
+    } else if (!J.xb && m >= CPU_MR_TALL) J.x8 = interleave8(x, m - m % CPU_MR_TALL, w->k);
     int T = ld_threadpool_size(cpu_pool());
     J.task_rows = TASK_ROWS;
     if (J.xb) {
@@ -208,15 +219,16 @@ static void run_tiles(const ld_weight *w, const float *x, int m, float *y, ld_bf
     ld_threadpool_run(cpu_pool(), J.n_tasks * ((m + J.row_chunk - 1) / J.row_chunk), lin_task, &J);
 }
 
-void cpu_run_tiles(const ld_weight *w, const float *x, int m, float *y) { run_tiles(w, x, m, y, NULL); }
+void cpu_run_tiles(const ld_weight *w, const float *x, int m, float *y) { run_tiles(w, x, NULL, m, y, NULL); }
 
 /* Activation preparation of rows [r0, r1): quantized or widened into xf,
- * then permuted into xp where the format wants it. */
+ * then stored in the slot layout into xp, or straight into the pieces of
+ * the panel path (pieces set). */
 typedef struct {
     const ld_weight *w;
     const ld_bf16 *x;
     float *xf, *xp;
-    int m;
+    int m, pieces;
 } prep_job;
 
 static void prep_task(void *ctx, int task, int n_tasks) {
@@ -225,7 +237,8 @@ static void prep_task(void *ctx, int task, int n_tasks) {
     if (J->w->fmt == LD_WF_FP8 || J->w->fmt == LD_WF_FP4) cpu_quant_rows(J->x + r0 * k, (int)(r1 - r0), (int)k, J->xf + r0 * k);
     else
         for (long i = r0 * k; i < r1 * k; i++) J->xf[i] = ld_bf16_to_f32(J->x[i]);
-    if (permuted(J->w->fmt)) permute_rows(J->w->fmt, J->xf + r0 * k, (int)(r1 - r0), (int)k, J->xp + r0 * k);
+    if (J->pieces) store_pieces(J->w->fmt, J->xf + r0 * k, r0, r1, J->m, k, J->xp);
+    else if (permuted(J->w->fmt)) permute_rows(J->w->fmt, J->xf + r0 * k, (int)(r1 - r0), (int)k, J->xp + r0 * k);
 }
 
 void cpu_linear(const ld_weight *w, const ld_bf16 *x, int m, ld_bf16 *y) {
@@ -234,11 +247,12 @@ void cpu_linear(const ld_weight *w, const ld_bf16 *x, int m, ld_bf16 *y) {
     if (!xf) abort(); /* scratch of a few MB; the interface has no failure path */
     float *xp = xf + nx, *yf = xp + nx;
     /* rows are independent: many rows (prefill) are prepared in parallel */
-    prep_job P = {.w = w, .x = x, .xf = xf, .xp = xp, .m = m};
+    prep_job P = {.w = w, .x = x, .xf = xf, .xp = xp, .m = m, .pieces = uses_panel(w, m)};
     int tasks = m >= 16 ? ld_threadpool_size(cpu_pool()) * 2 : 1;
     if (tasks > 1) ld_threadpool_run(cpu_pool(), tasks, prep_task, &P);
     else prep_task(&P, 0, 1);
-    run_tiles(w, permuted(w->fmt) ? xp : xf, m, yf, y);
+    if (P.pieces) run_tiles(w, NULL, xp, m, yf, y);
+    else run_tiles(w, permuted(w->fmt) ? xp : xf, NULL, m, yf, y);
 }
 
 void cpu_linear_f32(const ld_weight *w, const float *x, int m, float *y) {
@@ -248,6 +262,11 @@ void cpu_linear_f32(const ld_weight *w, const float *x, int m, float *y) {
     }
     float *xp = cpu_scratch(CPU_SCR_ACT, (size_t)m * w->k);
     if (!xp) abort();
+    if (uses_panel(w, m)) {
+        store_pieces(w->fmt, x, 0, m, m, w->k, xp);
+        run_tiles(w, NULL, xp, m, y, NULL);
+        return;
+    }
     permute_rows(w->fmt, x, m, w->k, xp);
     cpu_run_tiles(w, xp, m, y);
 }

@@ -65,8 +65,8 @@ static inline __m256 fp4x8(__m256i idx, __m256 mag) {
 }
 
 DECODER(dec_fp4) {
-    __m256 mag = _mm256_mul_ps(_mm256_setr_ps(0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f),
-                               _mm256_set1_ps(cpu_e8m0[s[k / 32]]));
+    /* the first 8 entries of the group's pre-scaled table: the magnitudes */
+    __m256 mag = _mm256_load_ps(cpu_fp4_tab[s[k / 32]]);
     __m256i dl = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p));
     __m256i dh = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(p + 8)));
     v[0].lo = fp4x8(dl, mag);

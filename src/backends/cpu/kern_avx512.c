@@ -48,11 +48,11 @@ DECODER(dec_fp8) {
 DECODER(dec_fp4) {
     /* one 32-group shares one scale, so the table comes pre-scaled for it
        (cpu_fp4_tab; the permutes read it from L1) */
-    const float *tab = cpu_fp4_tab[s[k / 32]];
+    const __m512 tab = _mm512_load_ps(cpu_fp4_tab[s[k / 32]]);
     /* lane i = byte i: its low nibble is element 2i, its high one 2i+1 */
     __m512i d = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p));
-    v[0] = _mm512_permutexvar_ps(d, _mm512_load_ps(tab));
-    v[1] = _mm512_permutexvar_ps(_mm512_srli_epi32(d, 4), _mm512_load_ps(tab));
+    v[0] = _mm512_permutexvar_ps(d, tab);
+    v[1] = _mm512_permutexvar_ps(_mm512_srli_epi32(d, 4), tab);
 }
 
 /* The fixed 16-lane tree on 16 registers at once. Each step adds the halves
