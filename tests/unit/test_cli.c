@@ -102,7 +102,8 @@ int main(void) {
           "bench output lacks a section:\n%s", out ? out : "");
     free(out);
     snprintf(cmd, sizeof cmd, "python3 -c \"import json,sys; d=json.load(open('%s/bench.json')); "
-                              "sys.exit(0 if len(d['linears'])>=4 and d['decode'] and d['batched'][1]['batch']==2 and d['batched'][1]['speedup_reference']=='B=1' else 1)\" 2>/dev/null || "
+                              "sys.exit(0 if len(d['linears'])>=4 and d['decode'] and d['batched'][1]['batch']==2 and d['batched'][1]['speedup_reference']=='B=1' "
+                              "and d['batched'][0]['speedup_bytes_bound']==1 and 1<d['batched'][1]['speedup_bytes_bound']<=2 else 1)\" 2>/dev/null || "
                               "! command -v python3 >/dev/null", tmp);
     CHECK(test_run(cmd, NULL) == 0, "bench JSON is not valid or lacks sections");
 

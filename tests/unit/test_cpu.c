@@ -200,6 +200,33 @@ static void bf16_checks(void) {
     ld_cpu_configure(NULL, 2);
 }
 
+/* Activation preparation on every path: bf16 widening of all 65536 bit
+ * patterns, bit for bit, and the slot layout of BF16/FP4 against its
+ * definition (cpu_elem). */
+static void prep_checks(void) {
+    enum { N = 1 << 16 };
+    static ld_bf16 b[N];
+    static float w[N], x[N], slots[N];
+    for (int i = 0; i < N; i++) b[i] = (ld_bf16)i, x[i] = (float)rnd();
+    const char *isas[] = {"avx512", "avx2", "scalar"};
+    for (int p = 0; p < 3; p++) {
+        if (ld_cpu_configure(isas[p], 2)) continue;
+        cpu_widen_rows(b, N, w);
+        long bad = 0;
+        for (int i = 0; i < N; i++) {
+            float ref = ld_bf16_to_f32(b[i]);
+            bad += memcmp(&w[i], &ref, sizeof ref) != 0;
+        }
+        CHECK(bad == 0, "%s bf16 widening differs in %ld of %d patterns", isas[p], bad, N);
+        cpu_to_slots(x, N, slots);
+        bad = 0;
+        for (long s = 0; s < N / 16; s++)
+            for (int i = 0; i < 16; i++) bad += slots[16 * s + i] != x[cpu_elem(LD_WF_BF16, s, i)];
+        CHECK(bad == 0, "%s slot layout differs from cpu_elem in %ld of %d values", isas[p], bad, N);
+    }
+    ld_cpu_configure(NULL, 2);
+}
+
 /* ulps between two finite floats of the same sign */
 static long ulps(float a, float b) {
     int32_t x, y;
@@ -340,6 +367,7 @@ static void model_checks(void) {
 int main(void) {
     quant_checks();
     bf16_checks();
+    prep_checks();
     exp_checks();
     linear_checks();
     model_checks();

@@ -129,6 +129,13 @@ void cpu_expf_rows(const float *x, long n, float *out);
 /* SwiGLU of n values (ld_ref_swiglu, exp evaluated as in ops_impl.h). */
 void cpu_swiglu_rows(const ld_bf16 *g, const ld_bf16 *u, long n, float limit, float weight, ld_bf16 *out);
 
+/* bf16 widened to fp32, n values. */
+void cpu_widen_rows(const ld_bf16 *x, long n, float *y);
+
+/* n values (a multiple of 32) of a row put into the slot layout of BF16 and
+ * FP4 (cpu_elem): per 32-group the even elements, then the odd ones. */
+void cpu_to_slots(const float *x, long n, float *d);
+
 /* y rounded to bf16 (ld_f32_to_bf16), n values. */
 void cpu_bf16_rows(const float *y, long n, ld_bf16 *out);
 

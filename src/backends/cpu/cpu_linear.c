@@ -99,9 +99,7 @@ static void store_pieces(ld_wfmt fmt, const float *x, long r0, long r1, int m, l
             long kc = k0 + PANEL_KC < k ? PANEL_KC : k - k0;
             float *d = xb + panel_off(m0, mb, k, k0) + (r - m0) * kc;
             if (!perm) memcpy(d, xr + k0, sizeof(float) * (size_t)kc);
-            else
-                for (long s = k0 / 16; s < (k0 + kc) / 16; s++)
-                    for (int i = 0; i < 16; i++) d[16 * s - k0 + i] = xr[cpu_elem(fmt, s, i)];
+            else cpu_to_slots(xr + k0, kc, d);
         }
     }
 }
@@ -167,10 +165,8 @@ static void lin_rows(const lin_job *J, int n0, int n1, int r0, int r1) {
 
 /* Stores x in the slot layout of the weight format (cpu.h), so every
  * kernel reads its activations contiguously. */
-static void permute_rows(ld_wfmt fmt, const float *x, int m, int k, float *xp) {
-    for (long r = 0; r < m; r++)
-        for (long s = 0; s < k / 16; s++)
-            for (int i = 0; i < 16; i++) xp[r * k + 16 * s + i] = x[r * k + cpu_elem(fmt, s, i)];
+static void permute_rows(const float *x, int m, int k, float *xp) {
+    for (long r = 0; r < m; r++) cpu_to_slots(x + r * k, k, xp + r * k);
 }
 
 /* Rows [0, m8) of x in interleaved blocks of CPU_MR_TALL (cpu_x8). */
@@ -235,10 +231,9 @@ static void prep_task(void *ctx, int task, int n_tasks) {
     const prep_job *J = ctx;
     long k = J->w->k, r0 = (long)J->m * task / n_tasks, r1 = (long)J->m * (task + 1) / n_tasks;
     if (J->w->fmt == LD_WF_FP8 || J->w->fmt == LD_WF_FP4) cpu_quant_rows(J->x + r0 * k, (int)(r1 - r0), (int)k, J->xf + r0 * k);
-    else
-        for (long i = r0 * k; i < r1 * k; i++) J->xf[i] = ld_bf16_to_f32(J->x[i]);
+    else cpu_widen_rows(J->x + r0 * k, (r1 - r0) * k, J->xf + r0 * k);
     if (J->pieces) store_pieces(J->w->fmt, J->xf + r0 * k, r0, r1, J->m, k, J->xp);
-    else if (permuted(J->w->fmt)) permute_rows(J->w->fmt, J->xf + r0 * k, (int)(r1 - r0), (int)k, J->xp + r0 * k);
+    else if (permuted(J->w->fmt)) permute_rows(J->xf + r0 * k, (int)(r1 - r0), (int)k, J->xp + r0 * k);
 }
 
 void cpu_linear(const ld_weight *w, const ld_bf16 *x, int m, ld_bf16 *y) {
@@ -267,6 +262,6 @@ void cpu_linear_f32(const ld_weight *w, const float *x, int m, float *y) {
         run_tiles(w, NULL, xp, m, y, NULL);
         return;
     }
-    permute_rows(w->fmt, x, m, w->k, xp);
+    permute_rows(x, m, w->k, xp);
     cpu_run_tiles(w, xp, m, y);
 }

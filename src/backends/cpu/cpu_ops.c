@@ -17,6 +17,8 @@
     void cpu_hc_post_rows_##S(const ld_bf16 *x, const ld_bf16 *res, const float *post, const float *comb, int r0,  \
                               int r1, int d, int hc, ld_bf16 *out);                                        \
     void cpu_bf16_rows_##S(const float *y, long n, ld_bf16 *out);                                               \
+    void cpu_widen_rows_##S(const ld_bf16 *x, long n, float *y);                                                \
+    void cpu_to_slots_##S(const float *x, long n, float *d);                                                    \
     void cpu_quant_rows_##S(const ld_bf16 *x, int m, int k, float *xf);                                         \
     void cpu_swiglu_rows_##S(const ld_bf16 *g, const ld_bf16 *u, long n, float limit, float weight, ld_bf16 *out); \
     void cpu_expf_rows_##S(const float *x, long n, float *out);
@@ -32,18 +34,23 @@ typedef struct {
     void (*quant_rows)(const ld_bf16 *, int, int, float *);
     void (*swiglu_rows)(const ld_bf16 *, const ld_bf16 *, long, float, float, ld_bf16 *);
     void (*expf_rows)(const float *, long, float *);
+    void (*widen_rows)(const ld_bf16 *, long, float *);
+    void (*to_slots)(const float *, long, float *);
 } ops_table;
 
 static const ops_table *ops(void) {
     static const ops_table t512 = {cpu_attn_head_avx512, cpu_index_scores_avx512, cpu_hc_post_rows_avx512,
                                    cpu_bf16_rows_avx512, cpu_quant_rows_avx512,
-                                   cpu_swiglu_rows_avx512, cpu_expf_rows_avx512};
+                                   cpu_swiglu_rows_avx512, cpu_expf_rows_avx512,
+                                   cpu_widen_rows_avx512, cpu_to_slots_avx512};
     static const ops_table t256 = {cpu_attn_head_avx2, cpu_index_scores_avx2, cpu_hc_post_rows_avx2,
                                    cpu_bf16_rows_avx2, cpu_quant_rows_avx2,
-                                   cpu_swiglu_rows_avx2, cpu_expf_rows_avx2};
+                                   cpu_swiglu_rows_avx2, cpu_expf_rows_avx2,
+                                   cpu_widen_rows_avx2, cpu_to_slots_avx2};
     static const ops_table tsc = {cpu_attn_head_scalar, cpu_index_scores_scalar, cpu_hc_post_rows_scalar,
                                    cpu_bf16_rows_scalar, cpu_quant_rows_scalar,
-                                   cpu_swiglu_rows_scalar, cpu_expf_rows_scalar};
+                                   cpu_swiglu_rows_scalar, cpu_expf_rows_scalar,
+                                   cpu_widen_rows_scalar, cpu_to_slots_scalar};
     const char *isa = cpu_active()->name;
     return !strcmp(isa, "avx512") ? &t512 : !strcmp(isa, "avx2") ? &t256 : &tsc;
 }
@@ -53,6 +60,10 @@ void cpu_bf16_rows(const float *y, long n, ld_bf16 *out) { ops()->bf16_rows(y, n
 void cpu_quant_rows(const ld_bf16 *x, int m, int k, float *xf) { ops()->quant_rows(x, m, k, xf); }
 
 void cpu_expf_rows(const float *x, long n, float *out) { ops()->expf_rows(x, n, out); }
+
+void cpu_widen_rows(const ld_bf16 *x, long n, float *y) { ops()->widen_rows(x, n, y); }
+
+void cpu_to_slots(const float *x, long n, float *d) { ops()->to_slots(x, n, d); }
 
 void cpu_swiglu_rows(const ld_bf16 *g, const ld_bf16 *u, long n, float limit, float weight, ld_bf16 *out) {
     ops()->swiglu_rows(g, u, n, limit, weight, out);

@@ -194,6 +194,17 @@ void OPS(cpu_hc_post_rows)(const ld_bf16 *x, const ld_bf16 *res, const float *po
     }
 }
 
+void OPS(cpu_widen_rows)(const ld_bf16 *x, long n, float *y) {
+    for (long i = 0; i < n; i++) y[i] = ld_bf16_to_f32(x[i]);
+}
+
+/* The slot layout of the permuted formats (cpu_elem): per 32-group the even
+ * elements, then the odd ones. n is a multiple of 32. */
+void OPS(cpu_to_slots)(const float *x, long n, float *d) {
+    for (long g = 0; g < n; g += 32)
+        for (int i = 0; i < 16; i++) d[g + i] = x[g + 2 * i], d[g + 16 + i] = x[g + 2 * i + 1];
+}
+
 void OPS(cpu_bf16_rows)(const float *y, long n, ld_bf16 *out) {
     for (long i = 0; i < n; i++) out[i] = OPS(to_bf16)(y[i]);
 }
