@@ -15,7 +15,7 @@ typedef struct {
 typedef struct {
     ld_sampling p;
     uint64_t state;
-    struct ld_cand { float p; int id; } *cand; /* scratch [vocab] */
+    struct ld_cand { float p; int id; } *cand, *tmp; /* scratch [vocab] each */
     int vocab;
 } ld_sampler;
 

@@ -17,7 +17,84 @@ static int draw_counts(const ld_sampling *p, const float *lg, int n, int *cnt) {
     return 0;
 }
 
+/* The documented selection rule written the plain way: softmax, all
+ * candidates sorted by a comparison sort (probability descending, ties by
+ * lower id), filters, one draw. The sampler must pick the same token for
+ * every seed, whatever sort it uses inside. */
+struct cand { float p; int id; };
+static int cmp_desc(const void *a, const void *b) {
+    const struct cand *x = a, *y = b;
+    if (x->p != y->p) return x->p > y->p ? -1 : 1;
+    return x->id - y->id;
+}
+static uint64_t ref_next(uint64_t *st) {
+    uint64_t z = (*st += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+static int ref_draw(const ld_sampling *p, uint64_t *st, const float *lg, int n, struct cand *c) {
+    float mx = lg[ld_argmax(lg, n)];
+    double sum = 0;
+    for (int i = 0; i < n; i++) c[i].p = (float)exp((double)(lg[i] - mx) / p->temperature), c[i].id = i, sum += c[i].p;
+    for (int i = 0; i < n; i++) c[i].p = (float)(c[i].p / sum);
+    qsort(c, (size_t)n, sizeof *c, cmp_desc);
+    int k = n;
+    if (p->top_k > 0 && p->top_k < k) k = p->top_k;
+    if (p->top_p < 1) {
+        double acc = 0;
+        for (int i = 0; i < k; i++)
+            if ((acc += c[i].p) >= p->top_p) { k = i + 1; break; }
+    }
+    if (p->min_p > 0) {
+        int m = 1;
+        while (m < k && c[m].p >= p->min_p * c[0].p) m++;
+        k = m;
+    }
+    double tot = 0, acc = 0;
+    for (int i = 0; i < k; i++) tot += c[i].p;
+    double u = (double)(ref_next(st) >> 11) * 0x1p-53 * tot;
+    for (int i = 0; i < k; i++)
+        if (u < (acc += c[i].p)) return c[i].id;
+    return c[k - 1].id;
+}
+
+static void matches_reference(void) {
+    enum { N = 3000 };
+    static float lg[N];
+    static struct cand c[N];
+    uint32_t r = 7;
+    for (int i = 0; i < N; i++) {
+        r = r * 1664525u + 1013904223u;
+        /* a third spread out, a third on a coarse grid (exact ties), a third
+           just off the grid (probabilities that differ in their last bits) */
+        float grid = (float)((int)(r >> 28) - 8) * 0.5f;
+        lg[i] = i % 3 == 0 ? (float)(r >> 8) / (float)(1 << 24) * 8.0f - 6.0f
+                : i % 3 == 1 ? grid : grid + (float)((r >> 4) & 15) * 0x1p-20f;
+    }
+    const ld_sampling ps[] = {
+        {.temperature = 1, .top_p = 1},
+        {.temperature = 0.7f, .top_k = 50, .top_p = 1},
+        {.temperature = 1.3f, .top_p = 0.9f},
+        {.temperature = 1, .top_p = 1, .min_p = 0.05f},
+        {.temperature = 0.8f, .top_k = 400, .top_p = 0.95f, .min_p = 0.01f},
+    };
+    long bad = 0, total = 0;
+    for (int q = 0; q < (int)(sizeof ps / sizeof ps[0]); q++)
+        for (uint64_t seed = 1; seed <= 8; seed++) {
+            ld_sampling p = ps[q];
+            p.seed = seed;
+            ld_sampler s;
+            if (ld_sampler_init(&s, &p, N)) { bad++; continue; }
+            uint64_t st = seed ^ 0x853c49e6748fea9bull;
+            for (int t = 0; t < 40; t++, total++) bad += ld_sampler_next(&s, lg) != ref_draw(&p, &st, lg, N, c);
+            ld_sampler_free(&s);
+        }
+    CHECK(bad == 0, "%ld of %ld draws differ from the reference selection rule", bad, total);
+}
+
 int main(void) {
+    matches_reference();
     const float lg[V] = {1.0f, 3.0f, 2.5f, -1.0f, 0.0f, 3.0f, 0.5f, -2.0f};
     double pr[V], z = 0;
     for (int i = 0; i < V; i++) z += exp(lg[i]);
