@@ -5,6 +5,8 @@
 
 #include "model/model.h"
 
+#define BENCH_CACHED_BYTES ((size_t)4 << 20)
+
 typedef struct {
     const char *format; /* "BF16", "FP8", "FP4" */
     int rows;           /* activation rows per call */
@@ -24,7 +26,6 @@ typedef struct {
  * m->ops->linear with `rows` random activation rows, for each entry of
  * rows[], then the cached slice described above. Fills out[] (up to
  * 3 * n_rows entries); returns how many, or -1 with ld_last_error() set. */
-#define BENCH_CACHED_BYTES ((size_t)4 << 20)
 int bench_linear_rates(const ld_model *m, const int *rows, int n_rows, bench_linear_rate *out);
 
 #endif

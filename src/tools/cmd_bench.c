@@ -254,13 +254,14 @@ int cmd_bench(int argc, char **argv) {
         if (batches[i] == 1) tps1 = tps, bytes1 = bps;
         /* the speed-up is against the B = 1 batched run when it came first,
            else against the single-sequence decode above (same 64-token prompt) */
-        double ref = tps1 > 0 ? tps1 : dec64;
-        const char *ref_name = tps1 > 0 ? "B=1" : "decode";
+        int have1 = tps1 > 0;
+        double ref = have1 ? tps1 : dec64, ref_bytes = have1 ? bytes1 : bytes64;
+        const char *ref_name = have1 ? "B=1" : "decode";
         double bw = bracket_bw(T, &last_bw), roof = bw / bps * batches[i];
         /* the speed-up reachable if both runs streamed their weights equally
            well: B sequences over the growth of the bytes a step reads (each
            sequence routes to its own experts) */
-        double bound = batches[i] * (tps1 > 0 ? bytes1 : bytes64) / bps;
+        double bound = batches[i] * ref_bytes / bps;
         printf("batched   B = %2d: %7.2f tok/s (%.2fx %s, %.2fx by bytes read), %.3f GB weights/step, roofline %.2f tok/s (%.1f GB/s) -> %.1f%%\n",
                batches[i], tps, tps / ref, ref_name, bound, bps / 1e9, roof, bw / 1e9, 100 * tps / roof);
         if (jf) fprintf(jf, "%s\n    {\"batch\": %d, \"tok_per_s\": %.4g, \"speedup_vs_1\": %.4g, \"speedup_reference\": \"%s\", \"speedup_bytes_bound\": %.4g, \"weight_bytes_per_step\": %.6g, \"read_bw_Bps\": %.4g, \"fraction\": %.4f}",

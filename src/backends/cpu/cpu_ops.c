@@ -169,7 +169,7 @@ static void mixin_task(void *ctx, int task, int n_tasks) {
     const mixin_job *J = ctx;
     const ld_bf16 *hr = J->h + (long)task * J->len;
     float *xr = J->xf + (long)task * J->len;
-    for (int i = 0; i < J->len; i++) xr[i] = ld_bf16_to_f32(hr[i]);
+    cpu_widen_rows(hr, J->len, xr);
     J->rs[task] = ld_ref_inv_rms(hr, J->len, J->eps);
 }
 

@@ -102,8 +102,8 @@ static inline void OPS(dot8)(const float *a, const float *const *b, int nb, int 
     for (int j = 0; j < nb; j++) out[j] = cpu_reduce16(acc[j]);
 }
 
-static inline void OPS(widen)(const ld_bf16 *x, int n, float *y) {
-    for (int i = 0; i < n; i++) y[i] = ld_bf16_to_f32(x[i]);
+static inline void OPS(widen)(const ld_bf16 *x, long n, float *y) {
+    for (long i = 0; i < n; i++) y[i] = ld_bf16_to_f32(x[i]);
 }
 
 /* One head of sparse attention over n entries whose rows are already fp32
@@ -194,9 +194,7 @@ void OPS(cpu_hc_post_rows)(const ld_bf16 *x, const ld_bf16 *res, const float *po
     }
 }
 
-void OPS(cpu_widen_rows)(const ld_bf16 *x, long n, float *y) {
-    for (long i = 0; i < n; i++) y[i] = ld_bf16_to_f32(x[i]);
-}
+void OPS(cpu_widen_rows)(const ld_bf16 *x, long n, float *y) { OPS(widen)(x, n, y); }
 
 /* The slot layout of the permuted formats (cpu_elem): per 32-group the even
  * elements, then the odd ones. n is a multiple of 32. */

@@ -227,6 +227,8 @@ DEFINE_DECODE(decode_fp4, dec_fp4, 0, 4)
                 _Pragma("GCC unroll 4") for (int j = 0; j < NR; j++) V_STORE(st + (r * CPU_NR + j) * 16, acc[r][j]); \
     } while (0)
 
+/* A full 4x4 tile sums all 16 accumulators in one tree; smaller ones like
+ * the direct tiles. */
 #define PANEL_SUM(MR, NR)                                                                         \
     do {                                                                                          \
         if (MR == 4 && NR == 4) {                                                                 \
@@ -234,15 +236,9 @@ DEFINE_DECODE(decode_fp4, dec_fp4, 0, 4)
             _Pragma("GCC unroll 4") for (int r = 0; r < MR; r++)                                  \
                 _Pragma("GCC unroll 4") for (int j = 0; j < NR; j++) all[r * 4 + j] = acc[r][j];  \
             V_REDUCE_16(all, y, ldy);                                                             \
-        } else if (NR == 4)                                                                       \
-            for (int r = 0; r < MR; r++) V_REDUCE_4(acc[r], y + r * ldy);                         \
-        else                                                                                      \
-            for (int r = 0; r < MR; r++)                                                          \
-                for (int j = 0; j < NR; j++) {                                                    \
-                    float lanes[16];                                                              \
-                    V_STORE(lanes, acc[r][j]);                                                    \
-                    y[r * ldy + j] = cpu_reduce16(lanes);                                         \
-                }                                                                                 \
+        } else {                                                                                  \
+            TILE_STORE(MR, NR);                                                                   \
+        }                                                                                         \
     } while (0)
 
 static inline __attribute__((always_inline)) void panel_one(const float *x, long ldx, const float *panel, long ldp,
