@@ -14,10 +14,10 @@
 #include "model/session.h"
 #include "runtime/generate.h"
 #include "runtime/sampler.h"
-#include "tools/bench_linears.h"
+#include "bench/bench_linears.h"
 #include "tools/cli_util.h"
 #include "tools/commands.h"
-#include "tools/roofline.h"
+#include "bench/roofline.h"
 
 static const char *usage =
     "usage: ladder bench -m DIR [-b BACKEND] [-t THREADS] [--batch B[,B...]] [--json FILE]\n"

@@ -8,7 +8,7 @@
 
 #include "core/error.h"
 #include "tools/cli_util.h"
-#include "tools/conform.h"
+#include "conform/conform.h"
 
 static const char *usage =
     "usage: ladder conform [-b BACKEND] [--op PATTERN] [--seed N] [--quick] [--json FILE]\n"

@@ -21,7 +21,7 @@
 #include "core/error.h"
 #include "model/session.h"
 #include "tools/cli_util.h"
-#include "tools/conform.h"
+#include "conform/conform.h"
 
 static const char *usage =
     "usage: ladder parity -m DIR -b A -b B [--prompts FILE] [--text FILE] [-n N] [--json FILE]\n"

@@ -14,7 +14,7 @@
 #include "core/error.h"
 #include "model/synth.h"
 #include "testutil.h"
-#include "tools/conform.h"
+#include "conform/conform.h"
 
 /* --------------------------------------------------- broken backends */
 

@@ -1,8 +1,8 @@
 /* Machine rooflines measured in the same run as a benchmark: sustained read
  * bandwidth (a STREAM-like read of a buffer far larger than the caches) and
  * peak fp32 FMA throughput (independent register-resident FMA chains). */
-#ifndef LADDER_TOOLS_ROOFLINE_H
-#define LADDER_TOOLS_ROOFLINE_H
+#ifndef LADDER_BENCH_ROOFLINE_H
+#define LADDER_BENCH_ROOFLINE_H
 
 /* Bytes per second; best of several passes over `bytes` with `threads` threads. */
 double ld_measure_read_bw(int threads, size_t bytes);

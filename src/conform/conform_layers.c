@@ -22,7 +22,7 @@
 
 #include "core/error.h"
 #include "model/session.h"
-#include "tools/conform.h"
+#include "conform/conform.h"
 
 /* ------------------------------------------------------------- report */
 

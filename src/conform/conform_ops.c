@@ -26,7 +26,7 @@
 #include <string.h>
 
 #include "core/error.h"
-#include "tools/conform.h"
+#include "conform/conform.h"
 
 /* ------------------------------------------------------------------ rng */
 

@@ -1,5 +1,5 @@
 /* Linear rates per weight format (see bench_linears.h). */
-#include "tools/bench_linears.h"
+#include "bench/bench_linears.h"
 
 #include <stdlib.h>
 #include <time.h>

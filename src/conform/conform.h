@@ -11,8 +11,8 @@
  *           over the whole forward pass.
  * Both append rows to a report; a row records what was compared, the error
  * measures, the tolerance it was judged against and the verdict. */
-#ifndef LADDER_TOOLS_CONFORM_H
-#define LADDER_TOOLS_CONFORM_H
+#ifndef LADDER_CONFORM_CONFORM_H
+#define LADDER_CONFORM_CONFORM_H
 
 #include <stdint.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /* Rates of a backend's linears on a model's own decode-path weights, per
  * weight format: what decode speed is made of, and what a port tunes first. */
-#ifndef LADDER_TOOLS_BENCH_LINEARS_H
-#define LADDER_TOOLS_BENCH_LINEARS_H
+#ifndef LADDER_BENCH_LINEARS_H
+#define LADDER_BENCH_LINEARS_H
 
 #include "model/model.h"
 

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "runtime/generate.h"
-#include "tools/roofline.h"
+#include "bench/roofline.h"
 
 typedef struct {
     const char *buf;
