@@ -1,5 +1,6 @@
 /* The list of compiled-in backends. Adding a backend: its own folder under
- * backends/ plus one line in this table. */
+ * backends/ plus one line in this table (faster ones first: the default is
+ * the first usable one after ref). */
 #include <string.h>
 
 #include "backends/backend.h"
@@ -17,4 +18,15 @@ const ld_backend_ops *ld_backend_find(const char *name) {
     for (int i = 0; i < ld_backend_count(); i++)
         if (!strcmp(backends[i]->name, name)) return (!backends[i]->probe || backends[i]->probe()) ? backends[i] : 0;
     return 0;
+}
+
+/* Host backends run the whole forward pass by construction (they start
+ * from the ref table); the default is a host one, since a device backend's
+ * speed depends on the device it finds. */
+const ld_backend_ops *ld_backend_default(void) {
+    for (int i = 0; i < ld_backend_count(); i++)
+        if (backends[i] != &ld_backend_ref_ops && backends[i]->mem == LD_MEM_HOST &&
+            (!backends[i]->probe || backends[i]->probe()))
+            return backends[i];
+    return &ld_backend_ref_ops;
 }

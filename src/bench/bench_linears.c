@@ -70,7 +70,7 @@ static double time_passes(const ld_model *m, const ld_weight *const *w, int n, c
     double t0 = 0;
     do {
         if (passes == 1) t0 = now_s();
-        for (int j = 0; j < n; j++) m->ops->linear(w[j], x, rows, y);
+        for (int j = 0; j < n; j++) m->be->ops->linear(m->be, w[j], x, rows, y);
         passes++;
     } while (passes < 3 || now_s() - t0 < min_s);
     return (now_s() - t0) / (passes - 1);

@@ -49,6 +49,7 @@ typedef struct {
     uint64_t seed;       /* inputs are a pure function of (seed, op, case label) */
     int reduced;         /* small, quick set (unit tests): model shapes cut to a few hundred rows, no Pro */
     FILE *log;           /* rows printed as they complete; NULL = silent */
+    ld_backend_opts backend; /* how the backend under test is instantiated */
 } conform_opts;
 
 /* Runs the ops-level conformance of backend b. Returns the number of failed
@@ -61,6 +62,7 @@ typedef struct {
     int n_prompt;
     int n_decode;        /* single-token steps after the prompt (greedy tokens of ref) */
     FILE *log;
+    ld_backend_opts backend;
 } conform_layer_opts;
 
 #define CONFORM_DEFAULT_PROMPT 64

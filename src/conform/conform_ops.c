@@ -55,6 +55,7 @@ static uint64_t hash_str(uint64_t h, const char *s) {
 
 typedef struct {
     const ld_backend_ops *b;
+    ld_backend *be, *ref; /* instances of b and of ref */
     const conform_opts *o;
     conform_report *r;
     jmp_buf oom;
@@ -299,7 +300,7 @@ static void emit(ctx_t *c, const char *op, const char *shape, int m, const cmp_t
 
 /* ------------------------------------------------------------ driver */
 
-typedef void (*run_fn)(const ld_backend_ops *o, const void *args, int m, void *const *out);
+typedef void (*run_fn)(ld_backend *o, const void *args, int m, void *const *out);
 
 typedef struct {
     const char *suffix; /* names the output of a multi-output op */
@@ -336,7 +337,7 @@ static void run_job(ctx_t *c, job_t *j) {
     int mmax = j->ms[0];
     for (int p = 0; p < j->nparts; p++)
         ref[p] = galloc(c, ksize(j->part[p].kind) * (size_t)(j->part[p].per_row * mmax), 0xFF);
-    j->run(&ld_backend_ref_ops, j->args, mmax, ref);
+    j->run(c->ref, j->args, mmax, ref);
     for (int mi = 0; mi < 4 && j->ms[mi]; mi++) {
         int m = j->ms[mi];
         void *out[3], *out2[3];
@@ -346,8 +347,8 @@ static void run_job(ctx_t *c, job_t *j) {
             out[p] = galloc(c, bytes, 0xFF);
             out2[p] = galloc(c, bytes, 0xFF);
         }
-        j->run(c->b, j->args, m, out);
-        j->run(c->b, j->args, m, out2);
+        j->run(c->be, j->args, m, out);
+        j->run(c->be, j->args, m, out2);
         for (int i = 0; i < j->nin; i++)
             if (checksum(j->in[i], j->in_bytes[i]) != h0[i]) why = "modified an input";
         for (int p = 0; p < j->nparts; p++) {
@@ -395,13 +396,13 @@ typedef struct {
     const float *xf;
 } lin_args;
 
-static void run_linear(const ld_backend_ops *o, const void *a, int m, void *const *out) {
+static void run_linear(ld_backend *o, const void *a, int m, void *const *out) {
     const lin_args *l = a;
-    o->linear(&l->w, l->x, m, out[0]);
+    o->ops->linear(o, &l->w, l->x, m, out[0]);
 }
-static void run_linear_f32(const ld_backend_ops *o, const void *a, int m, void *const *out) {
+static void run_linear_f32(ld_backend *o, const void *a, int m, void *const *out) {
     const lin_args *l = a;
-    o->linear_f32(&l->w, l->xf, m, out[0]);
+    o->ops->linear_f32(o, &l->w, l->xf, m, out[0]);
 }
 
 typedef struct {
@@ -500,28 +501,28 @@ typedef struct {
     const ld_bf16 *x, *w;
     int n, per; /* rmsnorm: row length; in-place ops: vectors per row */
     int stride, off, np, inverse;
-    const float *cs, *sn;
+    const float *cs; /* [rows, 2*np]: cos | sin per row */
 } vec_args;
 
-static void run_rmsnorm(const ld_backend_ops *o, const void *a, int m, void *const *out) {
+static void run_rmsnorm(ld_backend *o, const void *a, int m, void *const *out) {
     const vec_args *v = a;
-    o->rmsnorm(v->x, v->w, m, v->n, 1e-6f, out[0]);
+    o->ops->rmsnorm(o, v->x, v->w, m, v->n, 1e-6f, out[0]);
 }
 /* In-place ops work on a copy of the input placed in the output buffer. */
-static void run_head_rmsnorm(const ld_backend_ops *o, const void *a, int m, void *const *out) {
+static void run_head_rmsnorm(ld_backend *o, const void *a, int m, void *const *out) {
     const vec_args *v = a;
     memcpy(out[0], v->x, sizeof(ld_bf16) * (size_t)m * v->per * v->n);
-    o->head_rmsnorm(out[0], m * v->per, v->n, 1e-6f);
+    o->ops->head_rmsnorm(o, out[0], m * v->per, v->n, 1e-6f);
 }
-static void run_hadamard(const ld_backend_ops *o, const void *a, int m, void *const *out) {
+static void run_hadamard(ld_backend *o, const void *a, int m, void *const *out) {
     const vec_args *v = a;
     memcpy(out[0], v->x, sizeof(ld_bf16) * (size_t)m * v->per * v->n);
-    o->hadamard(out[0], m * v->per, v->n);
+    o->ops->hadamard(o, out[0], m * v->per, v->n);
 }
-static void run_rope(const ld_backend_ops *o, const void *a, int m, void *const *out) {
+static void run_rope(ld_backend *o, const void *a, int m, void *const *out) {
     const vec_args *v = a;
     memcpy(out[0], v->x, sizeof(ld_bf16) * (size_t)m * v->per * v->n);
-    o->rope((ld_bf16 *)out[0] + v->off, m * v->per, v->stride, v->cs, v->sn, v->np, v->inverse);
+    o->ops->rope(o, (ld_bf16 *)out[0] + v->off, m, (long)v->per * v->n, v->per, v->stride, v->cs, v->np, v->inverse);
 }
 
 static void vec_job(ctx_t *c, const char *op, const char *label, int same, run_fn run, vec_args *a, int mmax,
@@ -566,12 +567,13 @@ static void norms(ctx_t *c) {
 }
 
 static void rotations(ctx_t *c) {
-    /* angles of position 1000 (theta 10000, 64 rope dims) */
-    float cs[64], sn[64];
-    for (int i = 0; i < 32; i++) {
-        double ang = 1000.0 * pow(10000.0, -2.0 * i / 64.0);
-        cs[i] = (float)cos(ang), sn[i] = (float)sin(ang);
-    }
+    /* row r: the angles of position 1000 + 7r (theta 10000, 64 rope dims) */
+    static float cs[37][64];
+    for (int r = 0; r < 37; r++)
+        for (int i = 0; i < 32; i++) {
+            double ang = (1000.0 + 7 * r) * pow(10000.0, -2.0 * i / 64.0);
+            cs[r][i] = (float)cos(ang), cs[r][32 + i] = (float)sin(ang);
+        }
     static const struct { const char *label; int per, stride, off, np, inverse; } RO[] = {
         {"flash q 64x512, last 64 dims", 64, 512, 448, 32, 0},
         {"pro q 128x512, last 64 dims", 128, 512, 448, 32, 0},
@@ -585,7 +587,7 @@ static void rotations(ctx_t *c) {
         seed_case(c, "rope", RO[i].label);
         ld_bf16 *x = new_act(c, (long)mmax * RO[i].per, width, 1.0);
         vec_args a = {.x = x, .n = width, .per = RO[i].per, .stride = RO[i].stride, .off = RO[i].off,
-                      .np = RO[i].np, .inverse = RO[i].inverse, .cs = cs, .sn = sn};
+                      .np = RO[i].np, .inverse = RO[i].inverse, .cs = cs[0]};
         vec_job(c, "rope", RO[i].label, SAME(rope), run_rope, &a, mmax, (long)RO[i].per * width, T_BF16);
         gfree(x);
     }
@@ -610,17 +612,17 @@ typedef struct {
     int d, hc;
 } hc_args;
 
-static void run_hc_pre(const ld_backend_ops *o, const void *a, int m, void *const *out) {
+static void run_hc_pre(ld_backend *o, const void *a, int m, void *const *out) {
     const hc_args *v = a;
-    o->hc_pre(v->h, v->fn, v->scale, v->base, m, v->d, v->hc, 20, 1e-6f, 1e-6f, out[0], out[1], out[2]);
+    o->ops->hc_pre(o, v->h, v->fn, v->scale, v->base, m, v->d, v->hc, 20, 1e-6f, 1e-6f, out[0], out[1], out[2]);
 }
-static void run_hc_post(const ld_backend_ops *o, const void *a, int m, void *const *out) {
+static void run_hc_post(ld_backend *o, const void *a, int m, void *const *out) {
     const hc_args *v = a;
-    o->hc_post(v->x, v->h, v->post, v->comb, m, v->d, v->hc, out[0]);
+    o->ops->hc_post(o, v->x, v->h, v->post, v->comb, m, v->d, v->hc, out[0]);
 }
-static void run_hc_head(const ld_backend_ops *o, const void *a, int m, void *const *out) {
+static void run_hc_head(ld_backend *o, const void *a, int m, void *const *out) {
     const hc_args *v = a;
-    o->hc_head(v->h, v->fn, v->scale, v->base, m, v->d, v->hc, 1e-6f, 1e-6f, out[0]);
+    o->ops->hc_head(o, v->h, v->fn, v->scale, v->base, m, v->d, v->hc, 1e-6f, 1e-6f, out[0]);
 }
 
 static void hyper(ctx_t *c) {
@@ -680,25 +682,25 @@ typedef struct {
     float scale;
 } att_args;
 
-static void run_sparse_attn(const ld_backend_ops *o, const void *a, int m, void *const *out) {
+static void run_sparse_attn(ld_backend *o, const void *a, int m, void *const *out) {
     const att_args *v = a;
     (void)m;
-    o->sparse_attn(v->q, v->h, v->d, v->kv, v->n, v->sink, v->scale, out[0]);
+    o->ops->sparse_attn(o, v->q, v->h, v->d, v->kv, v->n, v->sink, v->scale, out[0]);
 }
-static void run_indexer(const ld_backend_ops *o, const void *a, int m, void *const *out) {
+static void run_indexer(ld_backend *o, const void *a, int m, void *const *out) {
     const att_args *v = a;
     (void)m;
-    o->indexer_scores(v->q, v->w, v->h, v->d, v->keys, v->n, out[0]);
+    o->ops->indexer_scores(o, v->q, v->w, v->h, v->d, v->keys, v->n, out[0]);
 }
-static void run_pool(const ld_backend_ops *o, const void *a, int m, void *const *out) {
+static void run_pool(ld_backend *o, const void *a, int m, void *const *out) {
     const att_args *v = a;
     (void)m;
-    o->compress_pool(v->s, v->sc, v->n, v->d, v->ld, out[0]);
+    o->ops->compress_pool(o, v->s, v->sc, v->n, v->d, v->ld, out[0]);
 }
-static void run_topk(const ld_backend_ops *o, const void *a, int m, void *const *out) {
+static void run_topk(ld_backend *o, const void *a, int m, void *const *out) {
     const att_args *v = a;
     (void)m;
-    o->topk(v->s, v->n, v->k, out[0]);
+    o->ops->topk(o, v->s, v->n, v->k, out[0]);
 }
 
 static void one_call(ctx_t *c, const char *op, const char *label, int same, run_fn run, const att_args *a, okind k,
@@ -797,10 +799,10 @@ typedef struct {
 } glu_args;
 
 /* One call per row, as the MoE calls it, each with its routing weight. */
-static void run_swiglu(const ld_backend_ops *o, const void *a, int m, void *const *out) {
+static void run_swiglu(ld_backend *o, const void *a, int m, void *const *out) {
     const glu_args *v = a;
     for (int r = 0; r < m; r++)
-        o->swiglu(v->g + (long)r * v->n, v->u + (long)r * v->n, v->n, v->limit, v->wt[r],
+        o->ops->swiglu(o, v->g + (long)r * v->n, v->u + (long)r * v->n, v->n, v->limit, v->wt[r],
                   (ld_bf16 *)out[0] + (long)r * v->n);
 }
 
@@ -829,14 +831,28 @@ static void swiglus(ctx_t *c) {
 /* ---------------------------------------------------------------- api */
 
 int ld_conform_ops(const ld_backend_ops *b, const conform_opts *o, conform_report *r) {
+    if (b->mem != LD_MEM_HOST)
+        return ld_set_error("backend '%s' has device memory: the ops level runs host backends only so far", b->name);
     ctx_t c = {.b = b, .o = o, .r = r};
+    c.ref = ld_backend_create(&ld_backend_ref_ops, NULL);
+    c.be = c.ref ? ld_backend_create(b, &o->backend) : NULL;
+    if (!c.be) {
+        ld_backend_destroy(c.ref);
+        return -1;
+    }
     int before = r->failures;
-    if (setjmp(c.oom)) return ld_set_error("out of memory in the conformance harness");
+    if (setjmp(c.oom)) {
+        ld_backend_destroy(c.be);
+        ld_backend_destroy(c.ref);
+        return ld_set_error("out of memory in the conformance harness");
+    }
     linears(&c);
     norms(&c);
     rotations(&c);
     hyper(&c);
     attention(&c);
     swiglus(&c);
+    ld_backend_destroy(c.be);
+    ld_backend_destroy(c.ref);
     return r->failures - before;
 }

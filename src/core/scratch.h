@@ -1,18 +1,43 @@
-/* Scratch allocations of one forward call, released together. Keeps error
- * paths in the model code to a single cleanup. */
+/* Scratch memory of forward calls: a bump allocator over blocks of backend
+ * memory, released by resetting to a mark. The forward pass marks before
+ * each layer and resets after it, so a call holds one layer's scratch
+ * whatever the layer count. Blocks are kept between calls (a decode step
+ * allocates nothing) and never move, so device addresses stay valid. */
 #ifndef LADDER_CORE_SCRATCH_H
 #define LADDER_CORE_SCRATCH_H
 
 #include <stddef.h>
 
 typedef struct {
-    void **ptrs;
-    int n, cap;
+    char *base;
+    size_t size, used;
+} ld_scratch_block;
+
+typedef struct {
+    void *(*alloc)(void *ctx, size_t bytes); /* NULL with the error set when out of memory */
+    void (*release)(void *ctx, void *p);
+    void *ctx;
+    size_t min_block;
+    ld_scratch_block *blocks;
+    int n, cap, cur;
+    size_t reserved;      /* bytes of all blocks */
+    size_t live, peak;    /* bytes handed out now, and the most at once since ld_scratch_peak_reset */
+    size_t reserved_peak; /* the most block bytes held at once since ld_scratch_peak_reset */
     int failed;
 } ld_scratch;
 
-/* Zero-initialized; returns NULL (and marks the scratch failed) when out of memory. */
-void *ld_scratch_alloc(ld_scratch *s, size_t bytes);
-void ld_scratch_free(ld_scratch *s);
+typedef struct {
+    int block;
+    size_t used, live;
+} ld_scratch_mark;
+
+/* 256-byte aligned (device base alignment and cache lines); contents
+ * undefined. NULL (and failed set) when out of memory. */
+void *ld_scratch_alloc(ld_scratch *a, size_t bytes);
+ld_scratch_mark ld_scratch_save(const ld_scratch *a);
+void ld_scratch_restore(ld_scratch *a, ld_scratch_mark m);
+void ld_scratch_peak_reset(ld_scratch *a);
+/* Gives every block back. */
+void ld_scratch_free(ld_scratch *a);
 
 #endif

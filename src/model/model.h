@@ -1,5 +1,7 @@
-/* A loaded DeepSeek-V4 model: config plus typed views into the mapped
- * checkpoint. Nothing here owns weight memory; the checkpoint does. */
+/* A loaded DeepSeek-V4 model: config, typed views of the weights in the
+ * memory of the model's backend instance (the mapped checkpoint itself for
+ * host backends; uploaded copies for device backends), and the scratch
+ * arena of its forward calls (one call at a time per model). */
 #ifndef LADDER_MODEL_MODEL_H
 #define LADDER_MODEL_MODEL_H
 
@@ -7,6 +9,7 @@
 #include <stdint.h>
 
 #include "backends/backend.h"
+#include "core/scratch.h"
 #include "io/checkpoint.h"
 #include "model/config.h"
 
@@ -33,10 +36,6 @@ typedef struct {
     ld_weight idx_wproj;     /* [Hi, dim] BF16 */
     ld_compressor_w idx_comp;
 } ld_attn_w;
-
-typedef struct {
-    ld_weight w1, w2, w3;    /* w1/w3 [inter, dim], w2 [dim, inter] */
-} ld_expert_w;
 
 typedef struct {
     ld_weight gate;          /* [E, dim] BF16 */
@@ -69,6 +68,12 @@ typedef struct {
     double weight_bytes;
 } ld_traffic;
 
+/* Per-call figures every forward call leaves in the model (ld_model_last_call). */
+typedef struct {
+    size_t scratch_peak;     /* scratch bytes held at once (arena blocks) */
+    double h2d_bytes, d2h_bytes;
+} ld_call_stats;
+
 typedef struct {
     ld_config cfg;
     ld_checkpoint ck;
@@ -80,7 +85,13 @@ typedef struct {
     ld_layer_w *layers;      /* n_layers main blocks, then n_mtp_layers MTP blocks */
     /* RoPE inverse frequencies: [0] plain (window-only layers), [1] YaRN (compressed layers) */
     float *inv_freq[2];
-    const ld_backend_ops *ops;
+    ld_backend *be;          /* owned: the instance every op runs on */
+    ld_scratch *arena;         /* scratch of forward calls */
+    ld_call_stats *last;     /* figures of the latest forward call */
+    size_t kv_budget;        /* bytes all sessions' caches may reserve (0: no limit) */
+    size_t *kv_reserved;     /* bytes reserved by live sessions */
+    void **dev_owned;        /* device copies of small tensors */
+    int n_dev_owned;
     ld_traffic *traffic;     /* NULL unless a benchmark is counting */
     void **owned;            /* aligned copies of misaligned small tensors */
     int n_owned;
@@ -101,9 +112,19 @@ typedef enum { LD_LOAD_MMAP, LD_LOAD_RESIDENT, LD_LOAD_AUTO } ld_load_mode;
 typedef struct {
     ld_load_mode mode;
     void (*progress)(size_t done, size_t total); /* bytes copied so far; may be NULL */
+    ld_backend_opts backend;                     /* ISA, threads, device */
+    size_t kv_budget;                            /* 0: no limit */
 } ld_load_opts;
 int ld_model_load_opts(const char *dir, const ld_backend_ops *ops, const ld_load_opts *o, ld_model *m);
 void ld_model_free(ld_model *m);
+
+/* Backend placement and runtime state (place.c): the arena and per-call
+ * figures, then every tensor the forward pass reads moved into the
+ * backend's memory (nothing to do for host backends). */
+int ld_model_runtime_init(ld_model *m);
+void ld_model_runtime_free(ld_model *m);
+int ld_model_place(ld_model *m);
+void ld_model_unplace(ld_model *m);
 
 /* Bytes a weight occupies in the checkpoint (data + scales). */
 double ld_weight_bytes(const ld_weight *w);

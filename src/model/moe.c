@@ -1,102 +1,76 @@
 /* MoE sublayer: sqrt(softplus) router (bias only for selection, or a fixed
  * token-id table on hash layers), normalized top-k weights times the routed
  * scale, SwiGLU experts with clamp, and an fp32 sum over experts in
- * ascending expert id, then the shared expert, then one bf16 rounding. */
-#include <math.h>
+ * ascending expert id, then the shared expert, then one bf16 rounding (the
+ * moe_route and moe_experts ops, backend.h). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/error.h"
 #include "model/layers.h"
 
-/* y = w2(swiglu(w1 x, w3 x) * weight) for n rows of x; weights per row. */
-static int expert_ffn(const ld_call *c, const ld_expert_w *X, const ld_bf16 *x, int n, const float *wt, ld_bf16 *y) {
-    const ld_model *m = c->m;
-    const ld_backend_ops *ops = m->ops;
-    int inter = m->cfg.moe_inter_dim;
-    ld_bf16 *g = malloc(sizeof(ld_bf16) * (size_t)n * inter);
-    ld_bf16 *u = malloc(sizeof(ld_bf16) * (size_t)n * inter);
-    if (!g || !u) { free(g); free(u); return ld_set_error("out of memory in the MoE"); }
-    ld_linear(c, &X->w1, x, n, g);
-    ld_linear(c, &X->w3, x, n, u);
-    for (int i = 0; i < n; i++)
-        ops->swiglu(g + (long)i * inter, u + (long)i * inter, inter, (float)m->cfg.swiglu_limit, wt ? wt[i] : 1.0f,
-                    g + (long)i * inter);
-    ld_linear(c, &X->w2, g, n, y);
-    free(g);
-    free(u);
-    return 0;
+/* The routing the reference dumps: per token, ascending expert id, weights
+ * alongside (a debugging download). */
+static void dump_routing(const ld_call *c, const int *idx_d, const float *wt_d, int S, int K) {
+    int *idx = malloc(sizeof(int) * (size_t)S * K), *de = malloc(sizeof(int) * (size_t)S * K);
+    float *wt = malloc(sizeof(float) * (size_t)S * K), *dw = malloc(sizeof(float) * (size_t)S * K);
+    ld_xfer keep = c->be->xfer;
+    if (idx && de && wt && dw && !ld_be_download(c->be, idx, idx_d, sizeof(int) * (size_t)S * K) &&
+        !ld_be_download(c->be, wt, wt_d, sizeof(float) * (size_t)S * K)) {
+        c->be->xfer = keep;
+        for (int t = 0; t < S; t++)
+            for (int k = 0; k < K; k++) {
+                int rank = 0, e = idx[(long)t * K + k];
+                for (int j = 0; j < K; j++) rank += idx[(long)t * K + j] < e || (idx[(long)t * K + j] == e && j < k);
+                de[(long)t * K + rank] = e;
+                dw[(long)t * K + rank] = wt[(long)t * K + k];
+            }
+        /* host arrays: hand them to the observers directly */
+        for (int i = 0; i < c->n_seg; i++) {
+            const ld_seg *g = &c->seg[i];
+            if (!g->s->dump) continue;
+            g->s->dump(g->s->dump_ctx, "moe_experts", c->layer, LD_DUMP_I32, de + (long)g->row0 * K, g->S, K);
+            g->s->dump(g->s->dump_ctx, "moe_weights", c->layer, LD_DUMP_F32, dw + (long)g->row0 * K, g->S, K);
+        }
+    }
+    c->be->xfer = keep;
+    free(idx);
+    free(de);
+    free(wt);
+    free(dw);
 }
 
-int ld_moe(const ld_call *c, const ld_moe_w *w, int hash, const int *ids, const ld_bf16 *x, ld_bf16 *out) {
+static double expert_bytes(const ld_expert_w *X) {
+    return ld_weight_bytes(&X->w1) + ld_weight_bytes(&X->w2) + ld_weight_bytes(&X->w3);
+}
+
+int ld_moe(const ld_call *c, const ld_moe_w *w, int hash, const ld_bf16 *x, ld_bf16 *out) {
     const ld_model *m = c->m;
     const ld_config *cf = &m->cfg;
-    const ld_backend_ops *ops = m->ops;
-    int S = c->rows, D = cf->dim, E = cf->n_routed_experts, K = cf->n_activated_experts;
-    float *xf = ld_scratch_alloc(c->sc, sizeof(float) * (size_t)S * D);
-    float *logit = ld_scratch_alloc(c->sc, sizeof(float) * (size_t)S * E);
-    float *sel = ld_scratch_alloc(c->sc, sizeof(float) * (size_t)E);
-    int *idx = ld_scratch_alloc(c->sc, sizeof(int) * (size_t)S * K);
-    float *wt = ld_scratch_alloc(c->sc, sizeof(float) * (size_t)S * K);
-    float *y = ld_scratch_alloc(c->sc, sizeof(float) * (size_t)S * D);
-    int *rows = ld_scratch_alloc(c->sc, sizeof(int) * (size_t)S);
-    float *rw = ld_scratch_alloc(c->sc, sizeof(float) * (size_t)S);
-    ld_bf16 *xe = ld_scratch_alloc(c->sc, sizeof(ld_bf16) * (size_t)S * D);
-    ld_bf16 *ye = ld_scratch_alloc(c->sc, sizeof(ld_bf16) * (size_t)S * D);
-    if (c->sc->failed) return ld_set_error("out of memory in the MoE");
-    for (long i = 0; i < (long)S * D; i++) xf[i] = ld_bf16_to_f32(x[i]);
+    ld_backend *be = c->be;
+    int S = c->rows, D = cf->dim, E = cf->n_routed_experts, K = cf->n_activated_experts, inter = cf->moe_inter_dim;
+    float *xf = ld_call_alloc(c, sizeof(float) * (size_t)S * D);
+    float *logit = ld_call_alloc(c, sizeof(float) * (size_t)S * E);
+    int *idx = ld_call_alloc(c, sizeof(int) * (size_t)S * K);
+    float *wt = ld_call_alloc(c, sizeof(float) * (size_t)S * K);
+    if (c->ar->failed) return -1;
+    if (be->ops->widen(be, x, (long)S * D, xf) || ld_linear_f32(c, &w->gate, xf, S, logit)) return -1;
+    ld_route_args ra = {.logits = logit, .S = S, .E = E, .K = K, .bias = hash ? NULL : w->bias,
+                        .tid2eid = hash ? w->tid2eid : NULL, .ids = c->ids, .route_scale = (float)cf->route_scale,
+                        .idx = idx, .wt = wt};
+    if (be->ops->moe_route(be, &ra)) return -1;
+    if (ld_call_dumping(c)) dump_routing(c, idx, wt, S, K);
 
-    /* routing */
-    ld_linear_f32(c, &w->gate, xf, S, logit);
-    for (int t = 0; t < S; t++) {
-        float *s = logit + (long)t * E;
-        for (int e = 0; e < E; e++) s[e] = sqrtf(ld_softplusf(s[e]));
-        int *it = idx + (long)t * K;
-        if (hash) {
-            for (int k = 0; k < K; k++) it[k] = (int)w->tid2eid[(long)ids[t] * K + k];
-        } else {
-            for (int e = 0; e < E; e++) sel[e] = s[e] + w->bias[e];
-            ops->topk(sel, E, K, it);
-        }
-        double sum = 0;
-        for (int k = 0; k < K; k++) sum += s[it[k]];
-        for (int k = 0; k < K; k++) wt[(long)t * K + k] = s[it[k]] / (float)sum * (float)cf->route_scale;
+    int used = -1;
+    ld_moe_args ma = {.experts = w->experts, .shared = &w->shared, .S = S, .E = E, .K = K, .dim = D, .inter = inter,
+                      .swiglu_limit = (float)cf->swiglu_limit, .x = x, .idx = idx, .wt = wt, .out = out,
+                      .experts_used = &used};
+    if (be->ops->moe_experts(be, &ma)) return -1;
+    if (m->traffic) {
+        /* a backend that cannot count cheaply: every row's experts distinct */
+        if (used < 0) used = (long)S * K < E ? S * K : E;
+        m->traffic->weight_bytes += used * expert_bytes(&w->experts[0]) + expert_bytes(&w->shared);
+        m->traffic->macs += (double)(S * K + S) * 3 * inter * D;
     }
-    if (ld_call_dumping(c)) {
-        /* per token, ascending expert id, weights alongside */
-        int *de = ld_scratch_alloc(c->sc, sizeof(int) * (size_t)S * K);
-        float *dw = ld_scratch_alloc(c->sc, sizeof(float) * (size_t)S * K);
-        if (de && dw) {
-            for (int t = 0; t < S; t++)
-                for (int k = 0; k < K; k++) {
-                    int rank = 0, e = idx[(long)t * K + k];
-                    for (int j = 0; j < K; j++) rank += idx[(long)t * K + j] < e || (idx[(long)t * K + j] == e && j < k);
-                    de[(long)t * K + rank] = e;
-                    dw[(long)t * K + rank] = wt[(long)t * K + k];
-                }
-            ld_call_dump(c, "moe_experts", LD_DUMP_I32, de, S, K);
-            ld_call_dump(c, "moe_weights", LD_DUMP_F32, dw, S, K);
-        }
-    }
-
-    /* routed experts in ascending id; tokens gathered per expert */
-    for (int e = 0; e < E; e++) {
-        int n = 0;
-        for (int t = 0; t < S; t++)
-            for (int k = 0; k < K; k++)
-                if (idx[(long)t * K + k] == e) {
-                    rows[n] = t;
-                    rw[n] = wt[(long)t * K + k];
-                    n++;
-                    break; /* a duplicated id in a hash row updates once, as the reference's indexed add does */
-                }
-        if (!n) continue;
-        for (int i = 0; i < n; i++) memcpy(xe + (long)i * D, x + (long)rows[i] * D, sizeof(ld_bf16) * (size_t)D);
-        if (expert_ffn(c, &w->experts[e], xe, n, rw, ye)) return -1;
-        for (int i = 0; i < n; i++)
-            for (int j = 0; j < D; j++) y[(long)rows[i] * D + j] += ld_bf16_to_f32(ye[(long)i * D + j]);
-    }
-    if (expert_ffn(c, &w->shared, x, S, NULL, ye)) return -1;
-    for (long i = 0; i < (long)S * D; i++) out[i] = ld_f32_to_bf16(y[i] + ld_bf16_to_f32(ye[i]));
     return 0;
 }

@@ -1,5 +1,7 @@
 /* One inference timeline (a sequence) over a loaded model, with its KV cache.
- * Several sessions can share one model; each owns its cache.
+ * Several sessions can share one model; each owns its cache, in buffers of
+ * the model's backend reserved for the session's context length up front
+ * (counted against the model's KV budget), so nothing grows while it runs.
  *
  * Cache per layer (all post-norm, post-RoPE, FP8/FP4-simulated as the
  * reference stores them):
@@ -13,9 +15,9 @@
 #include "model/model.h"
 
 typedef struct {
-    ld_bf16 *cache;   /* [cap, d] */
-    int n, cap, d;
-    float *kv_state;  /* [c*r, c*d] */
+    ld_bf16 *cache;   /* [cap, d] backend memory */
+    int n, cap, d, ratio;
+    float *kv_state;  /* [c*r, c*d] backend memory */
     float *sc_state;
 } ld_comp_cache;
 
@@ -31,6 +33,8 @@ typedef void (*ld_dump_fn)(void *ctx, const char *name, int layer, ld_dump_kind 
 
 typedef struct {
     const ld_model *m;
+    long ctx;         /* positions reserved */
+    size_t kv_bytes;  /* of the caches, counted in the model's budget */
     long pos;         /* tokens consumed so far */
     int calls;        /* forward calls made; the first one sizes the window list differently */
     ld_layer_cache *lc;
@@ -38,7 +42,14 @@ typedef struct {
     void *dump_ctx;
 } ld_session;
 
+/* ctx: positions to reserve (0: min(max_position_embeddings,
+ * LD_SESSION_DEFAULT_CTX)); refused with a clear error when the caches do not
+ * fit in the model's KV budget or the backend's memory. */
+#define LD_SESSION_DEFAULT_CTX 4096
+int ld_session_init_ctx(ld_session *s, const ld_model *m, long ctx);
 int ld_session_init(ld_session *s, const ld_model *m);
+/* Bytes of KV cache a session of ctx positions reserves. */
+size_t ld_session_kv_bytes(const ld_model *m, long ctx);
 void ld_session_free(ld_session *s);
 /* Forgets the sequence (cache contents), keeping allocations. */
 void ld_session_reset(ld_session *s);
@@ -52,9 +63,13 @@ int ld_session_eval(ld_session *s, const int *ids, int n, float *logits);
  * logits (optional) receives [B, vocab]: each session's last token. A
  * session gets bit-identical results alone or in any batch. */
 int ld_batch_eval(ld_session *const *ss, const int *const *ids, const int *n, int B, float *logits);
+/* As ld_batch_eval; all_rows: logits [sum n, vocab] of every row instead of
+ * each session's last one (rows in batch order). */
+int ld_batch_eval_rows(ld_session *const *ss, const int *const *ids, const int *n, int B, float *logits, int all_rows);
 
 /* Layer-level access, for conformance tools: runs block `layer` alone over
- * n tokens at positions pos..pos+n-1, h [n, hc_mult, dim] bf16 in/out, using
+ * n tokens at positions pos..pos+n-1, h [n, hc_mult, dim] bf16 in/out (host
+ * memory), using
  * and updating only that layer's cache. Does not advance the position; call
  * ld_session_advance(s, n) once all layers of those tokens are done. */
 int ld_session_eval_block(ld_session *s, int layer, const int *ids, int n, ld_bf16 *h);

@@ -288,7 +288,14 @@ static int load_fail(ld_model *m) {
 
 int ld_model_load_opts(const char *dir, const ld_backend_ops *ops, const ld_load_opts *o, ld_model *m) {
     memset(m, 0, sizeof *m);
-    m->ops = ops;
+    if (!(m->be = ld_backend_create(ops, o ? &o->backend : NULL))) return -1;
+    const char *missing = ld_backend_missing_forward_op(m->be);
+    if (missing) {
+        ld_set_error("backend '%s' cannot run the model: it has no '%s' op", ops->name, missing);
+        return load_fail(m);
+    }
+    m->kv_budget = o ? o->kv_budget : 0;
+    if (ld_model_runtime_init(m)) return load_fail(m);
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", dir);
     if (ld_config_load(path, &m->cfg)) return -1;
@@ -317,6 +324,7 @@ int ld_model_load_opts(const char *dir, const ld_backend_ops *ops, const ld_load
         if (!m->resident) snprintf(m->mapped_why, sizeof m->mapped_why, "%s", ld_last_error());
         if (bind_all(m)) return load_fail(m);
     }
+    if (ld_model_place(m)) return load_fail(m);
     return 0;
 }
 
@@ -325,7 +333,10 @@ int ld_model_load(const char *dir, const ld_backend_ops *ops, ld_model *m) {
 }
 
 void ld_model_free(ld_model *m) {
+    if (m->be) ld_model_unplace(m);
     unbind(m);
     ld_ckpt_close(&m->ck);
+    ld_model_runtime_free(m);
+    ld_backend_destroy(m->be);
     memset(m, 0, sizeof *m);
 }

@@ -96,8 +96,10 @@ static void load_progress(size_t done, size_t total) {
     }
 }
 
+ld_backend_opts cli_backend = {.device = -1};
+
 int cli_load_model(const char *cmd, const char *dir, const ld_backend_ops *ops, int use_mmap, ld_model *m) {
-    ld_load_opts o = {.mode = use_mmap ? LD_LOAD_MMAP : LD_LOAD_AUTO, .progress = load_progress};
+    ld_load_opts o = {.mode = use_mmap ? LD_LOAD_MMAP : LD_LOAD_AUTO, .progress = load_progress, .backend = cli_backend};
     if (ld_model_load_opts(dir, ops, &o, m)) return cli_fail(cmd, "%s", ld_last_error());
     if (m->mapped_why[0]) fprintf(stderr, "ladder %s: note: weights stay mapped from the files: %s\n", cmd, m->mapped_why);
     return 0;

@@ -20,6 +20,8 @@ const char *cli_value(const char *cmd, int argc, char **argv, int *i);
 /* Loads a model for a command that runs it: weights copied into memory when
  * they fit (faster), unless use_mmap; progress on stderr for big ones.
  * Returns 0, or 1 after reporting the error. */
+/* Backend settings from the environment (main.c), for every command. */
+extern ld_backend_opts cli_backend;
 int cli_load_model(const char *cmd, const char *dir, const ld_backend_ops *ops, int use_mmap, ld_model *m);
 
 #endif

@@ -179,10 +179,10 @@ int cmd_bench(int argc, char **argv) {
     if (!dir) return cli_fail("bench", "-m DIR is required");
     const ld_backend_ops *ops = ld_backend_find(bk);
     if (!ops) return cli_fail("bench", "unknown or unusable backend '%s'", bk);
-    if (!strcmp(bk, "cpu") && ld_cpu_configure(NULL, (int)threads)) return cli_fail("bench", "%s", ld_last_error());
-    int T = !strcmp(bk, "cpu") ? ld_cpu_threads() : 1;
+    if (threads) cli_backend.threads = (int)threads;
     ld_model m;
     if (cli_load_model("bench", dir, ops, use_mmap, &m)) return 1;
+    int T = !strcmp(bk, "cpu") ? ld_cpu_instance_threads(m.be) : 1;
 
     machine_t mc;
     fprintf(stderr, "bench: measuring read bandwidth and peak FMA with %d thread(s)...\n", T);
@@ -190,7 +190,7 @@ int cmd_bench(int argc, char **argv) {
     mc.peak = ld_measure_peak_fma(T, &mc.fma_isa);
     printf("machine   read bandwidth %.2f GB/s, peak fp32 FMA %.1f GFLOP/s (%s), %d thread(s)\n", mc.bw / 1e9,
            mc.peak / 1e9, mc.fma_isa, T);
-    printf("backend   %s%s%s, weights %s\n", ops->name, !strcmp(bk, "cpu") ? " / " : "", !strcmp(bk, "cpu") ? ld_cpu_isa() : "",
+    printf("backend   %s%s%s, weights %s\n", ops->name, !strcmp(bk, "cpu") ? " / " : "", !strcmp(bk, "cpu") ? ld_cpu_instance_isa(m.be) : "",
            m.resident ? "in memory" : "mapped from the files");
 
     FILE *jf = json ? fopen(json, "w") : NULL;

@@ -46,7 +46,7 @@ int cmd_conform(int argc, char **argv) {
     const char *bk = NULL, *json = NULL, *pids = NULL, *dirs[16];
     int ndirs = 0, ops_only = 0, layers_only = 0, quick = 0;
     long seed = 1, decode = 4;
-    conform_opts oo = {0};
+    conform_opts oo = {.backend = cli_backend};
     for (int i = 1; i < argc; i++) {
         const char *v;
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { fputs(usage, stdout); return 0; }
@@ -91,7 +91,7 @@ int cmd_conform(int argc, char **argv) {
         t_ops = now() - t0;
     }
     for (int d = 0; d < ndirs && !rc && !ops_only; d++) {
-        conform_layer_opts lo = {.prompt = prompt, .n_prompt = np, .n_decode = (int)decode, .log = stdout};
+        conform_layer_opts lo = {.prompt = prompt, .n_prompt = np, .n_decode = (int)decode, .log = stdout, .backend = cli_backend};
         printf("\nlayers of %s (%s prompt of %d tokens, %ld decode steps; rel. error floor 0.1 x row RMS)\n", dirs[d],
                prompt ? "given" : "default", prompt ? np : CONFORM_DEFAULT_PROMPT, decode);
         conform_print_header(stdout, CONF_LAYER);

@@ -188,34 +188,21 @@ out:
     return rc;
 }
 
-/* Perplexity of one backend on token sequences: one prefill per sequence,
- * the final-norm rows of every position captured through the dump hook and
- * projected with the backend's own head. */
-typedef struct {
-    float *xn;
-    int rows, D;
-} fn_cap;
-
-static void on_final(void *ctx, const char *name, int layer, ld_dump_kind kind, const void *data, int rows, int cols) {
-    fn_cap *c = ctx;
-    if (layer != -1 || kind != LD_DUMP_BF16 || strcmp(name, "final_norm") || cols != c->D) return;
-    for (long i = 0; i < (long)rows * cols && i < (long)c->rows * c->D; i++) c->xn[i] = ld_bf16_to_f32(((const ld_bf16 *)data)[i]);
-}
-
+/* Perplexity of one backend on token sequences: one prefill per sequence
+ * with the logits of every position. */
 static int perplexity(const ld_model *m, const prompt_t *t, int nt, double *ppl) {
-    int V = m->cfg.vocab_size, D = m->cfg.dim;
+    int V = m->cfg.vocab_size;
     double nll = 0;
     long count = 0;
     for (int i = 0; i < nt; i++) {
         if (t[i].n < 2) continue;
         ld_session s;
-        fn_cap cap = {.xn = malloc(sizeof(float) * (size_t)t[i].n * D), .rows = t[i].n, .D = D};
         float *lg = malloc(sizeof(float) * (size_t)t[i].n * V);
-        if (!cap.xn || !lg || ld_session_init(&s, m)) { free(cap.xn), free(lg); return ld_set_error("out of memory"); }
-        s.dump = on_final, s.dump_ctx = &cap;
-        int rc = ld_session_eval(&s, t[i].ids, t[i].n, NULL);
+        if (!lg || ld_session_init_ctx(&s, m, t[i].n)) { free(lg); return -1; }
+        ld_session *sp = &s;
+        const int *ids = t[i].ids;
+        int rc = ld_batch_eval_rows(&sp, &ids, &t[i].n, 1, lg, 1);
         ld_session_free(&s);
-        if (!rc) m->ops->linear_f32(&m->head, cap.xn, t[i].n - 1, lg);
         for (int r = 0; !rc && r < t[i].n - 1; r++) {
             const float *l = lg + (long)r * V;
             double mx = -INFINITY, z = 0;
@@ -223,7 +210,7 @@ static int perplexity(const ld_model *m, const prompt_t *t, int nt, double *ppl)
             for (int v = 0; v < V; v++) z += exp(l[v] - mx);
             nll += mx + log(z) - l[t[i].ids[r + 1]], count++;
         }
-        free(cap.xn), free(lg);
+        free(lg);
         if (rc) return -1;
     }
     *ppl = count ? exp(nll / (double)count) : NAN;

@@ -7,9 +7,9 @@
 #include <malloc.h>
 #endif
 
-#include "backends/cpu/cpu_api.h"
 #include "core/error.h"
 
+#include "tools/cli_util.h"
 #include "tools/commands.h"
 
 struct command {
@@ -60,12 +60,14 @@ int main(int argc, char **argv) {
     /* cpu backend knobs for every command: LADDER_CPU_ISA=avx512|avx2|scalar
        forces a code path (all give the same bits), LADDER_THREADS=N the pool size */
     const char *isa = getenv("LADDER_CPU_ISA"), *thr = getenv("LADDER_THREADS");
-    if ((isa && *isa) || (thr && *thr)) {
-        int n = thr ? atoi(thr) : 0;
-        if (ld_cpu_configure(isa && *isa ? isa : NULL, n)) {
-            fprintf(stderr, "ladder: error: %s (LADDER_CPU_ISA / LADDER_THREADS)\n", ld_last_error());
+    if (isa && *isa) cli_backend.isa = isa;
+    if (thr && *thr) {
+        long n;
+        if (cli_int(thr, 1, 4096, &n)) {
+            fprintf(stderr, "ladder: error: LADDER_THREADS='%s' is not a thread count (1..4096)\n", thr);
             return 2;
         }
+        cli_backend.threads = (int)n;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);

@@ -18,34 +18,42 @@
 
 /* --------------------------------------------------- broken backends */
 
-static void bad_rmsnorm(const ld_bf16 *x, const ld_bf16 *w, int m, int n, float eps, ld_bf16 *y) {
+static int bad_rmsnorm(ld_backend *be, const ld_bf16 *x, const ld_bf16 *w, int m, int n, float eps, ld_bf16 *y) {
     (void)w;
     ld_bf16 *ones = malloc(sizeof(ld_bf16) * (size_t)n);
     for (int i = 0; i < n; i++) ones[i] = ld_f32_to_bf16(1.0f);
     ld_ref_rmsnorm(x, ones, m, n, eps, y);
     free(ones);
+    (void)be;
+    return 0;
 }
 
 /* drops the last 128-wide K block: computes with those inputs zeroed */
-static void bad_linear(const ld_weight *w, const ld_bf16 *x, int m, ld_bf16 *y) {
+static int bad_linear(ld_backend *be, const ld_weight *w, const ld_bf16 *x, int m, ld_bf16 *y) {
     ld_bf16 *xc = malloc(sizeof(ld_bf16) * (size_t)m * (size_t)w->k);
     memcpy(xc, x, sizeof(ld_bf16) * (size_t)m * (size_t)w->k);
     if (w->k > 128)
         for (int r = 0; r < m; r++) memset(xc + (long)r * w->k + w->k - 128, 0, 128 * sizeof(ld_bf16));
     ld_ref_linear(w, xc, m, y);
     free(xc);
+    (void)be;
+    return 0;
 }
 
 /* right values, plus one element written past the end */
-static void bad_swiglu(const ld_bf16 *g, const ld_bf16 *u, int n, float limit, float weight, ld_bf16 *out) {
+static int bad_swiglu(ld_backend *be, const ld_bf16 *g, const ld_bf16 *u, int n, float limit, float weight, ld_bf16 *out) {
     ld_ref_swiglu(g, u, n, limit, weight, out);
     out[n] = out[0];
+    (void)be;
+    return 0;
 }
 
 /* rounds differently when called with several rows, as a batching bug would */
-static void bad_hadamard(ld_bf16 *x, int m, int n) {
+static int bad_hadamard(ld_backend *be, ld_bf16 *x, int m, int n) {
     ld_ref_hadamard(x, m, n);
     if (m > 64) x[0] ^= 1;
+    (void)be;
+    return 0;
 }
 
 static ld_backend_ops broken(const char *name) {

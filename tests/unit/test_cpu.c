@@ -15,6 +15,25 @@
 #include "model/synth.h"
 #include "testutil.h"
 
+/* The cpu instance the op-level checks run on, made per ISA path and
+ * thread count. */
+static ld_backend *g_be;
+static int cpu_use(const char *isa, int threads) {
+    if (isa && !ld_cpu_isa_usable(isa)) return -1;
+    ld_backend_opts o = {.isa = isa, .threads = threads, .device = -1};
+    ld_backend *b = ld_backend_create(&ld_backend_cpu_ops, &o);
+    if (!b) return -1;
+    ld_backend_destroy(g_be);
+    g_be = b;
+    return 0;
+}
+
+/* A model on a cpu instance of its own. */
+static int load_on(const char *dir, const char *isa, int threads, ld_model *m) {
+    ld_load_opts o = {.mode = LD_LOAD_MMAP, .backend = {.isa = isa, .threads = threads, .device = -1}};
+    return ld_model_load_opts(dir, &ld_backend_cpu_ops, &o, m);
+}
+
 static uint64_t rng = 88172645463325252ull;
 static uint32_t rnd(void) {
     rng ^= rng << 13;
@@ -86,9 +105,9 @@ static void linear_shape_checks(int n, int k) {
             int have[3] = {0};
             for (int i = 0; i < 3; i++) {
                 y[i] = malloc(sizeof(ld_bf16) * (size_t)m * n);
-                if (ld_cpu_configure(isas[i], 2)) continue; /* path not available on this CPU */
+                if (cpu_use(isas[i], 2)) continue; /* path not available on this CPU */
                 have[i] = 1;
-                ld_backend_cpu_ops.linear(&wb.w, x, m, y[i]);
+                ld_backend_cpu_ops.linear(g_be, &wb.w, x, m, y[i]);
             }
             CHECK(have[2], "scalar path must always be available");
             for (int i = 0; i < 2; i++)
@@ -96,11 +115,11 @@ static void linear_shape_checks(int n, int k) {
                     CHECK(!memcmp(y[i], y[2], sizeof(ld_bf16) * (size_t)m * n), "n %d fmt %d m %d: %s differs from scalar", n, f,
                           m, isas[i]);
             /* one thread and one row at a time give the same bits */
-            ld_cpu_configure(NULL, 1);
-            for (int r = 0; r < m; r++) ld_backend_cpu_ops.linear(&wb.w, x + (long)r * k, 1, y1 + (long)r * n);
+            cpu_use(NULL, 1);
+            for (int r = 0; r < m; r++) ld_backend_cpu_ops.linear(g_be, &wb.w, x + (long)r * k, 1, y1 + (long)r * n);
             CHECK(!memcmp(y1, y[2], sizeof(ld_bf16) * (size_t)m * n), "n %d fmt %d m %d: row-by-row/1 thread differs", n, f, m);
             /* close to ref: bf16 outputs, fp32 sums in another order */
-            ld_backend_ref_ops.linear(&wb.w, x, m, yr);
+            ld_ref_linear(&wb.w, x, m, yr);
             double num = 0, den = 0;
             for (long i = 0; i < (long)m * n; i++) {
                 double a = ld_bf16_to_f32(yr[i]), b = ld_bf16_to_f32(y[2][i]);
@@ -110,12 +129,12 @@ static void linear_shape_checks(int n, int k) {
             CHECK(num <= 1e-5 * den, "n %d fmt %d m %d: nmse vs ref %g", n, f, m, num / den);
             /* fp32 entry: all rows at once (packed straight into pieces on
                the panel path) against one row at a time, 2 threads */
-            ld_cpu_configure(NULL, 2);
+            cpu_use(NULL, 2);
             float *xf = malloc(sizeof(float) * (size_t)m * k), *fa = malloc(sizeof(float) * (size_t)m * n),
                   *fb = malloc(sizeof(float) * (size_t)m * n);
             for (long i = 0; i < (long)m * k; i++) xf[i] = ld_bf16_to_f32(x[i]);
-            ld_backend_cpu_ops.linear_f32(&wb.w, xf, m, fa);
-            for (int r = 0; r < m; r++) ld_backend_cpu_ops.linear_f32(&wb.w, xf + (long)r * k, 1, fb + (long)r * n);
+            ld_backend_cpu_ops.linear_f32(g_be, &wb.w, xf, m, fa);
+            for (int r = 0; r < m; r++) ld_backend_cpu_ops.linear_f32(g_be, &wb.w, xf + (long)r * k, 1, fb + (long)r * n);
             CHECK(!memcmp(fa, fb, sizeof(float) * (size_t)m * n), "n %d fmt %d m %d: linear_f32 all rows vs row by row", n, f, m);
             free(xf);
             free(fa);
@@ -156,8 +175,8 @@ static void quant_checks(void) {
     }
     const char *isas[] = {"avx512", "avx2", "scalar"};
     for (int p = 0; p < 3; p++) {
-        if (ld_cpu_configure(isas[p], 2)) continue; /* path not available on this CPU */
-        cpu_quant_rows(x, 1, k, got);
+        if (cpu_use(isas[p], 2)) continue; /* path not available on this CPU */
+        cpu_quant_rows(cpu_of(g_be), x, 1, k, got);
         long bad = 0;
         for (int b = 0; b < k / 128; b++) {
             for (int i = 0; i < 128; i++) blk[i] = ld_bf16_to_f32(x[b * 128 + i]);
@@ -169,7 +188,7 @@ static void quant_checks(void) {
         }
         CHECK(bad == 0, "%s fp8 activation quantizer differs from the reference in %ld of %d values", isas[p], bad, k);
     }
-    ld_cpu_configure(NULL, 2);
+    cpu_use(NULL, 2);
     free(x);
     free(got);
 }
@@ -191,13 +210,13 @@ static void bf16_checks(void) {
     }
     const char *isas[] = {"avx512", "avx2", "scalar"};
     for (int p = 0; p < 3; p++) {
-        if (ld_cpu_configure(isas[p], 2)) continue;
-        cpu_bf16_rows(v, N, got);
+        if (cpu_use(isas[p], 2)) continue;
+        cpu_bf16_rows(cpu_of(g_be), v, N, got);
         long bad = 0;
         for (int i = 0; i < N; i++) bad += got[i] != ld_f32_to_bf16(v[i]);
         CHECK(bad == 0, "%s bf16 rounding differs from the reference in %ld of %d values", isas[p], bad, N);
     }
-    ld_cpu_configure(NULL, 2);
+    cpu_use(NULL, 2);
 }
 
 /* Activation preparation on every path: bf16 widening of all 65536 bit
@@ -210,21 +229,21 @@ static void prep_checks(void) {
     for (int i = 0; i < N; i++) b[i] = (ld_bf16)i, x[i] = (float)rnd();
     const char *isas[] = {"avx512", "avx2", "scalar"};
     for (int p = 0; p < 3; p++) {
-        if (ld_cpu_configure(isas[p], 2)) continue;
-        cpu_widen_rows(b, N, w);
+        if (cpu_use(isas[p], 2)) continue;
+        cpu_widen_rows(cpu_of(g_be), b, N, w);
         long bad = 0;
         for (int i = 0; i < N; i++) {
             float ref = ld_bf16_to_f32(b[i]);
             bad += memcmp(&w[i], &ref, sizeof ref) != 0;
         }
         CHECK(bad == 0, "%s bf16 widening differs in %ld of %d patterns", isas[p], bad, N);
-        cpu_to_slots(x, N, slots);
+        cpu_to_slots(cpu_of(g_be), x, N, slots);
         bad = 0;
         for (long s = 0; s < N / 16; s++)
             for (int i = 0; i < 16; i++) bad += slots[16 * s + i] != x[cpu_elem(LD_WF_BF16, s, i)];
         CHECK(bad == 0, "%s slot layout differs from cpu_elem in %ld of %d values", isas[p], bad, N);
     }
-    ld_cpu_configure(NULL, 2);
+    cpu_use(NULL, 2);
 }
 
 /* ulps between two finite floats of the same sign */
@@ -248,7 +267,7 @@ static void exp_checks(void) {
     const char *isas[] = {"avx512", "avx2", "scalar"};
     int have[3] = {0};
     for (int p = 0; p < 3; p++)
-        if (!ld_cpu_configure(isas[p], 1)) cpu_expf_rows(x, N, y[p]), have[p] = 1;
+        if (!cpu_use(isas[p], 1)) cpu_expf_rows(cpu_of(g_be), x, N, y[p]), have[p] = 1;
     for (int p = 0; p < 2; p++)
         if (have[p]) CHECK(!memcmp(y[p], y[2], sizeof y[2]), "expf: %s differs from scalar", isas[p]);
     long off = 0, far = 0;
@@ -267,8 +286,8 @@ static void exp_checks(void) {
         ld_ref_swiglu(g, u, 1 << 16, limit, 0.75f, a);
         for (int p = 0; p < 3; p++) {
             if (!have[p]) continue;
-            ld_cpu_configure(isas[p], 1);
-            cpu_swiglu_rows(g, u, 1 << 16, limit, 0.75f, b);
+            cpu_use(isas[p], 1);
+            cpu_swiglu_rows(cpu_of(g_be), g, u, 1 << 16, limit, 0.75f, b);
             long diff = 0;
             for (int i = 0; i < 1 << 16; i++) {
                 float fa = ld_bf16_to_f32(a[i]), fb = ld_bf16_to_f32(b[i]);
@@ -278,7 +297,7 @@ static void exp_checks(void) {
             CHECK(diff <= 2, "swiglu (%s, limit %g): %ld of 65536 differ from ref", isas[p], limit, diff);
         }
     }
-    ld_cpu_configure(NULL, 2);
+    cpu_use(NULL, 2);
 }
 
 static void model_checks(void) {
@@ -288,37 +307,38 @@ static void model_checks(void) {
     ld_synth_preset("tiny", &c);
     ld_synth_opts so = {.seed = 11};
     CHECK(ld_synth_write(&c, dir, &so) == 0, "synth: %s", ld_last_error());
-    ld_model m;
-    if (ld_model_load(dir, &ld_backend_cpu_ops, &m)) { CHECK(0, "load: %s", ld_last_error()); return; }
+    ld_model m, m1;
+    if (load_on(dir, NULL, 2, &m)) { CHECK(0, "load: %s", ld_last_error()); return; }
     int V = m.cfg.vocab_size, N = 90, toks[90];
     for (int i = 0; i < N; i++) toks[i] = i ? 2 + (i * 131) % (V - 2) : 0;
     float *a = malloc(sizeof(float) * (size_t)V), *b = malloc(sizeof(float) * (size_t)V * 8);
     ld_session s;
     /* reference run: 2 threads, one-shot prefill */
-    ld_cpu_configure(NULL, 2);
     ld_session_init(&s, &m);
     CHECK(ld_session_eval(&s, toks, N, a) == 0, "eval: %s", ld_last_error());
     ld_session_free(&s);
     /* 1 thread, chunked prefill (chunks >= one window), decode tail */
-    ld_cpu_configure(NULL, 1);
-    ld_session_init(&s, &m);
+    CHECK(load_on(dir, NULL, 1, &m1) == 0, "load: %s", ld_last_error());
+    ld_session_init(&s, &m1);
     CHECK(ld_session_eval(&s, toks, 16, b) == 0 && ld_session_eval(&s, toks + 16, 40, b) == 0, "chunks");
     for (int i = 56; i < N; i++) CHECK(ld_session_eval(&s, toks + i, 1, b) == 0, "decode");
     CHECK(!memcmp(a, b, sizeof(float) * (size_t)V), "1 thread chunked+decode differs from 2 threads one-shot");
     ld_session_free(&s);
+    ld_model_free(&m1);
     /* every ISA path gives the same logits end to end (attention, indexer and
        hyper-connection ops included) */
     const char *isas[] = {"avx2", "scalar"};
     for (int i = 0; i < 2; i++) {
-        if (ld_cpu_configure(isas[i], 2)) continue;
-        ld_session_init(&s, &m);
+        if (!ld_cpu_isa_usable(isas[i])) continue;
+        CHECK(load_on(dir, isas[i], 2, &m1) == 0, "load: %s", ld_last_error());
+        ld_session_init(&s, &m1);
         CHECK(ld_session_eval(&s, toks, N, b) == 0, "eval %s", isas[i]);
         CHECK(!memcmp(a, b, sizeof(float) * (size_t)V), "%s logits differ from the default path", isas[i]);
         ld_session_free(&s);
+        ld_model_free(&m1);
     }
 
     /* the same sequence inside a batch of 8 (position 5 of the batch) */
-    ld_cpu_configure(NULL, 2);
     ld_session ss[8];
     for (int i = 0; i < 8; i++) ld_session_init(&ss[i], &m);
     for (int i = 0; i < 8; i++) CHECK(ld_session_eval(&ss[i], i == 0 ? toks : toks + 20 + i, i == 0 ? 30 : 10 + i, b) == 0, "prefill %d", i);
@@ -340,7 +360,7 @@ static void model_checks(void) {
     /* weights copied into memory: every tensor on a cache line, out of the
        file mapping, and the same logits */
     ld_model rm;
-    ld_load_opts lo = {.mode = LD_LOAD_RESIDENT};
+    ld_load_opts lo = {.mode = LD_LOAD_RESIDENT, .backend = {.threads = 2, .device = -1}};
     if (ld_model_load_opts(dir, &ld_backend_cpu_ops, &lo, &rm)) {
         CHECK(0, "resident load: %s", ld_last_error());
     } else {
@@ -371,5 +391,6 @@ int main(void) {
     exp_checks();
     linear_checks();
     model_checks();
+    ld_backend_destroy(g_be);
     return test_summary("cpu");
 }

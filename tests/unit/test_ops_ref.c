@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backends/backend.h"
+#include "backends/ref/ref.h"
 #include "testutil.h"
 
 /* ---- helpers ------------------------------------------------------------- */
@@ -217,7 +217,7 @@ static void test_linear(void) {
         ld_wfmt fmt = fmts[f];
         ld_weight w = weight_of(&D, fmt);
         memset(y, 0xff, sizeof y);
-        ld_backend_ref_ops.linear(&w, D.x, LM, y);
+        ld_ref_linear(&w, D.x, LM, y);
         fails = 0;
         int exact_bad = 0;
         for (int r = 0; r < LM; r++) {
@@ -253,8 +253,8 @@ static void test_linear(void) {
         ld_weight w = weight_of(&D, sfmts[f]);
         ld_weight s = ld_weight_rows(&w, 128, LN - 128);
         static uint16_t ys[LM * (LN - 128)];
-        ld_backend_ref_ops.linear(&w, D.x, LM, y);
-        ld_backend_ref_ops.linear(&s, D.x, LM, ys);
+        ld_ref_linear(&w, D.x, LM, y);
+        ld_ref_linear(&s, D.x, LM, ys);
         int bad = 0;
         for (int r = 0; r < LM; r++)
             for (int o = 0; o < LN - 128; o++) bad += ys[r * (LN - 128) + o] != y[r * LN + 128 + o];
@@ -264,7 +264,7 @@ static void test_linear(void) {
     /* an all-zero activation row (scale floor) gives exact zeros */
     uint16_t xz[LK] = {0}, yz[LN];
     ld_weight w8 = weight_of(&D, LD_WF_FP8);
-    ld_backend_ref_ops.linear(&w8, xz, 1, yz);
+    ld_ref_linear(&w8, xz, 1, yz);
     int nz = 0;
     for (int o = 0; o < LN; o++) nz += bf(yz[o]) != 0.0f;
     CHECK(nz == 0, "FP8 linear of a zero row: %d non-zero outputs", nz);
@@ -281,7 +281,7 @@ static void test_linear_f32(void) {
     }
     for (int f = 0; f < 2; f++) {
         ld_weight w = {.fmt = f ? LD_WF_BF16 : LD_WF_F32, .n = N, .k = K, .data = f ? (const void *)wb : (const void *)wf};
-        ld_backend_ref_ops.linear_f32(&w, x, M, y);
+        ld_ref_linear_f32(&w, x, M, y);
         fails = 0;
         for (int r = 0; r < M; r++)
             for (int o = 0; o < N; o++) {
@@ -307,7 +307,7 @@ static void test_rmsnorm(void) {
     for (int i = 0; i < M * N; i++) x[i] = rand_bf16_gauss(i < N ? 3.0 : 0.2);
     for (int i = (M - 1) * N; i < M * N; i++) x[i] = 0; /* zero row: eps keeps it finite */
     for (int i = 0; i < N; i++) w[i] = bf16_of((float)(1.0 + 0.1 * rng_gauss()));
-    ld_backend_ref_ops.rmsnorm(x, w, M, N, eps, y);
+    ld_ref_rmsnorm(x, w, M, N, eps, y);
     fails = 0;
     for (int r = 0; r < M; r++) {
         double ss = 0;
@@ -331,7 +331,7 @@ static void test_head_rmsnorm(void) {
     static uint16_t q[H * D], q0[H * D];
     const float eps = 1e-6f;
     for (int i = 0; i < H * D; i++) q0[i] = q[i] = rand_bf16_gauss(0.5 + (i / D) % 4);
-    ld_backend_ref_ops.head_rmsnorm(q, H, D, eps);
+    ld_ref_head_rmsnorm(q, H, D, eps);
     fails = 0;
     for (int h = 0; h < H; h++) {
         double ss = 0;
@@ -369,7 +369,7 @@ static void test_rope(void) {
         cs[i] = (float)cos((double)ang);
         sn[i] = (float)sin((double)ang);
     }
-    ld_backend_ref_ops.rope(x + OFF, NV, STRIDE, cs, sn, NP, 0);
+    ld_ref_rope(x + OFF, NV, STRIDE, cs, sn, NP, 0);
     fails = 0;
     int touched = 0;
     for (int v = 0; v < NV; v++)
@@ -386,7 +386,7 @@ static void test_rope(void) {
     CHECK(touched == 0, "rope wrote %d values outside the rotated pairs", touched);
 
     memcpy(x2, x, sizeof x);
-    ld_backend_ref_ops.rope(x2 + OFF, NV, STRIDE, cs, sn, NP, 1);
+    ld_ref_rope(x2 + OFF, NV, STRIDE, cs, sn, NP, 1);
     for (int v = 0; v < NV; v++)
         for (int p = 0; p < NP; p++) {
             int i0 = v * STRIDE + OFF + 2 * p;
@@ -411,7 +411,7 @@ static void test_hadamard(void) {
         int n = sizes[si];
         uint16_t *x = malloc(sizeof(uint16_t) * M * n), *x0 = malloc(sizeof(uint16_t) * M * n);
         for (int i = 0; i < M * n; i++) x0[i] = x[i] = rand_bf16_bounded(-6, 3);
-        ld_backend_ref_ops.hadamard(x, M, n);
+        ld_ref_hadamard(x, M, n);
         float sc = (float)(1.0 / sqrt((double)n));
         fails = 0;
         int exact_bad = 0;
@@ -431,7 +431,7 @@ static void test_hadamard(void) {
             }
         CHECK(exact_bad == 0, "hadamard n=%d: %d values differ from the rounding rule", n, exact_bad);
         /* H/sqrt(n) is an involution: applying it twice returns the input within two bf16 roundings */
-        ld_backend_ref_ops.hadamard(x, M, n);
+        ld_ref_hadamard(x, M, n);
         for (int r = 0; r < M; r++) {
             double nrm = 0;
             for (int i = 0; i < n; i++) nrm = fmax(nrm, fabs(bf(x0[r * n + i])));
@@ -477,7 +477,7 @@ static void test_hc(void) {
     sh[0] = (float)(1.0 + 0.2 * rng_gauss());
     for (int i = 0; i < HC; i++) bh[i] = (float)(0.5 * rng_gauss());
 
-    ld_backend_ref_ops.hc_pre(h, fn, scale, base, M, D, HC, ITERS, neps, heps, y, post, comb);
+    ld_ref_hc_pre(h, fn, scale, base, M, D, HC, ITERS, neps, heps, y, post, comb);
     fails = 0;
     for (int r = 0; r < M; r++) {
         const uint16_t *hr = h + r * HC * D;
@@ -542,7 +542,7 @@ static void test_hc(void) {
 
     /* hc_post with the comb/post just computed */
     for (int i = 0; i < M * D; i++) x[i] = rand_bf16_gauss(1.0);
-    ld_backend_ref_ops.hc_post(x, h, post, comb, M, D, HC, out);
+    ld_ref_hc_post(x, h, post, comb, M, D, HC, out);
     for (int r = 0; r < M; r++)
         for (int j = 0; j < HC; j++)
             for (int i = 0; i < D; i++) {
@@ -557,7 +557,7 @@ static void test_hc(void) {
                        r, j, i, bf(out[(r * HC + j) * D + i]), ref);
             }
 
-    ld_backend_ref_ops.hc_head(h, fnh, sh, bh, M, D, HC, neps, heps, y);
+    ld_ref_hc_head(h, fnh, sh, bh, M, D, HC, neps, heps, y);
     for (int r = 0; r < M; r++) {
         const uint16_t *hr = h + r * HC * D;
         double mix[HC], pre[HC];
@@ -631,7 +631,7 @@ static void test_sparse_attn(void) {
             kv[j] = nul ? NULL : (const uint16_t *)pool + (rng_next() % POOL) * D;
         }
         memset(out, 0xff, sizeof out);
-        ld_backend_ref_ops.sparse_attn(q, H, D, (const ld_bf16 *const *)kv, n, sink, scale, out);
+        ld_ref_sparse_attn(q, H, D, (const ld_bf16 *const *)kv, n, sink, scale, out);
         fails = 0;
         for (int hh = 0; hh < H; hh++) {
             double s[POOL], mx = sink[hh];
@@ -681,7 +681,7 @@ static void test_compress_pool(void) {
     /* the overlap layout's first block: half the rows masked with -inf in half the channels */
     for (int r = 0; r < ROWS / 2; r++)
         for (int c = 0; c < D / 2; c++) score[r * LD + c] = -INFINITY;
-    ld_backend_ref_ops.compress_pool(kv, score, ROWS, D, LD, out);
+    ld_ref_compress_pool(kv, score, ROWS, D, LD, out);
     fails = 0;
     for (int c = 0; c < D; c++) {
         double mx = -INFINITY, se = 0, acc = 0, mag = 0;
@@ -706,7 +706,7 @@ static void test_indexer_scores(void) {
     for (int i = 0; i < H * D; i++) q[i] = rand_bf16_bounded(-5, 1);
     for (int i = 0; i < N * D; i++) keys[i] = rand_bf16_bounded(-5, 1);
     for (int i = 0; i < H; i++) w[i] = bf16_of((float)(rng_gauss() * 0.1));
-    ld_backend_ref_ops.indexer_scores(q, w, H, D, keys, N, out);
+    ld_ref_indexer_scores(q, w, H, D, keys, N, out);
     fails = 0;
     int exact_bad = 0;
     for (int i = 0; i < N; i++) {
@@ -750,7 +750,7 @@ static void test_topk(void) {
         }
         for (int k = 1; k <= N; k++) {
             memset(idx, 0xff, sizeof idx);
-            ld_backend_ref_ops.topk(s, N, k, idx);
+            ld_ref_topk(s, N, k, idx);
             memcpy(want, order, sizeof(int) * (size_t)k);
             int p = 0;
             while (p < k && idx[p] == want[p]) p++;
@@ -774,7 +774,7 @@ static void test_swiglu(void) {
     static const float limits[2] = {10.0f, 0.0f};
     for (int li = 0; li < 2; li++) {
         float lim = limits[li], wt = 0.7f;
-        ld_backend_ref_ops.swiglu(g, u, N, lim, wt, out);
+        ld_ref_swiglu(g, u, N, lim, wt, out);
         fails = 0;
         for (int i = 0; i < N; i++) {
             double gv = bf(g[i]), uv = bf(u[i]);
@@ -792,7 +792,7 @@ static void test_swiglu(void) {
     uint16_t gg[4] = {bf16_of(-12.0f), bf16_of(15.0f), bf16_of(1.0f), bf16_of(1.0f)};
     uint16_t uu[4] = {bf16_of(1.0f), bf16_of(1.0f), bf16_of(15.0f), bf16_of(-15.0f)};
     uint16_t oo[4];
-    ld_backend_ref_ops.swiglu(gg, uu, 4, 10.0f, 1.0f, oo);
+    ld_ref_swiglu(gg, uu, 4, 10.0f, 1.0f, oo);
     CHECK(near(bf(oo[0]), silu_d(-12.0), 0x1p-8, 0), "gate is not clamped from below: %g vs silu(-12)=%g", bf(oo[0]),
           silu_d(-12.0));
     CHECK(near(bf(oo[1]), silu_d(10.0), 0x1p-8, 0), "gate clamped from above to 10: %g", bf(oo[1]));

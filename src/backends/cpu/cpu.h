@@ -105,9 +105,35 @@ static inline float cpu_reduce16(const float *v) {
     return c[0] + c[1];
 }
 
+/* Per-ISA bodies of the non-linear ops (ops_impl.h, compiled once per ISA). */
+typedef struct {
+    void (*attn_head)(const ld_bf16 *, int, const float *const *, int, float, float, ld_bf16 *);
+    void (*index_scores)(const float *, const float *, int, int, const ld_bf16 *, int, int, float *);
+    void (*hc_post_rows)(const ld_bf16 *, const ld_bf16 *, const float *, const float *, int, int, int, int, ld_bf16 *);
+    void (*bf16_rows)(const float *, long, ld_bf16 *);
+    void (*quant_rows)(const ld_bf16 *, int, int, float *);
+    void (*swiglu_rows)(const ld_bf16 *, const ld_bf16 *, long, float, float, ld_bf16 *);
+    void (*expf_rows)(const float *, long, float *);
+    void (*widen_rows)(const ld_bf16 *, long, float *);
+    void (*to_slots)(const float *, long, float *);
+} cpu_vec;
+
+/* One cpu backend instance: its ISA path and its thread pool. */
+typedef struct cpu_ctx {
+    const cpu_kernels *kern;
+    const cpu_vec *vec;
+    struct ld_threadpool *pool;
+    int threads;
+} cpu_ctx;
+
+/* The vector bodies of an ISA path by name ("avx512", "avx2", "scalar"). */
+const cpu_vec *cpu_vec_for(const char *isa);
+
+static inline const cpu_ctx *cpu_of(const ld_backend *be) { return (const cpu_ctx *)be->ctx; }
+
 /* y[m, w->n] = tiles of x (already in the format's slot layout) against w,
  * spread over the thread pool. */
-void cpu_run_tiles(const ld_weight *w, const float *x, int m, float *y);
+void cpu_run_tiles(const cpu_ctx *c, const ld_weight *w, const float *x, int m, float *y);
 
 /* Scratch buffers, one set per thread and kind, kept between calls (the
  * largest request so far stays allocated until the thread exits): at least
@@ -120,27 +146,41 @@ float *cpu_scratch(int kind, size_t floats);
 
 /* Reference FP8 activation quantization of m rows of k (k % 128 == 0),
  * returned as the exact dequantized values. */
-void cpu_quant_rows(const ld_bf16 *x, int m, int k, float *xf);
+void cpu_quant_rows(const cpu_ctx *c, const ld_bf16 *x, int m, int k, float *xf);
 
 /* e^x rounded to float, n values, as the cpu attention and SwiGLU evaluate
  * it (ops_impl.h); for tests. */
-void cpu_expf_rows(const float *x, long n, float *out);
+void cpu_expf_rows(const cpu_ctx *c, const float *x, long n, float *out);
 
 /* SwiGLU of n values (ld_ref_swiglu, exp evaluated as in ops_impl.h). */
-void cpu_swiglu_rows(const ld_bf16 *g, const ld_bf16 *u, long n, float limit, float weight, ld_bf16 *out);
+void cpu_swiglu_rows(const cpu_ctx *c, const ld_bf16 *g, const ld_bf16 *u, long n, float limit, float weight, ld_bf16 *out);
 
 /* bf16 widened to fp32, n values. */
-void cpu_widen_rows(const ld_bf16 *x, long n, float *y);
+void cpu_widen_rows(const cpu_ctx *c, const ld_bf16 *x, long n, float *y);
 
 /* n values (a multiple of 32) of a row put into the slot layout of BF16 and
  * FP4 (cpu_elem): per 32-group the even elements, then the odd ones. */
-void cpu_to_slots(const float *x, long n, float *d);
+void cpu_to_slots(const cpu_ctx *c, const float *x, long n, float *d);
 
 /* y rounded to bf16 (ld_f32_to_bf16), n values. */
-void cpu_bf16_rows(const float *y, long n, ld_bf16 *out);
+void cpu_bf16_rows(const cpu_ctx *c, const float *y, long n, ld_bf16 *out);
 
-/* Currently selected kernels and thread pool (cpu_backend.c). */
-const cpu_kernels *cpu_active(void);
-struct ld_threadpool *cpu_pool(void);
+/* The slots the cpu table overrides (cpu_linear.c, cpu_ops.c, cpu_rowwise.c). */
+int cpu_linear(ld_backend *be, const ld_weight *w, const ld_bf16 *x, int m, ld_bf16 *y);
+int cpu_linear_f32(ld_backend *be, const ld_weight *w, const float *x, int m, float *y);
+int cpu_swiglu(ld_backend *be, const ld_bf16 *g, const ld_bf16 *u, int n, float limit, float weight, ld_bf16 *out);
+int cpu_rmsnorm(ld_backend *be, const ld_bf16 *x, const ld_bf16 *w, int m, int n, float eps, ld_bf16 *y);
+int cpu_head_rmsnorm(ld_backend *be, ld_bf16 *q, int n_heads, int head_dim, float eps);
+int cpu_sparse_attn(ld_backend *be, const ld_bf16 *q, int h, int d, const ld_bf16 *const *kv, int n, const float *sink,
+                    float scale, ld_bf16 *out);
+int cpu_indexer_scores(ld_backend *be, const ld_bf16 *q, const ld_bf16 *w, int h, int d, const ld_bf16 *keys, int n,
+                       float *out);
+int cpu_hc_pre(ld_backend *be, const ld_bf16 *h, const float *fn, const float *scale, const float *base, int m, int d,
+               int hc, int iters, float norm_eps, float hc_eps, ld_bf16 *y, float *post, float *comb);
+int cpu_hc_post(ld_backend *be, const ld_bf16 *x, const ld_bf16 *res, const float *post, const float *comb, int m,
+                int d, int hc, ld_bf16 *out);
+int cpu_hc_head(ld_backend *be, const ld_bf16 *h, const float *fn, const float *scale, const float *base, int m, int d,
+                int hc, float norm_eps, float hc_eps, ld_bf16 *y);
+int cpu_widen(ld_backend *be, const ld_bf16 *x, long n, float *y);
 
 #endif

@@ -1,11 +1,14 @@
 /* The cpu backend table: SIMD linears, attention, indexer and
  * hyper-connection ops with runtime ISA dispatch and a thread pool; the
- * remaining (cheap) slots are the ref implementation (BLIS-style: reference
- * first, then override what is accelerated).
+ * remaining (cheap) slots and the composites are the ref implementation
+ * (BLIS-style: reference first, then override what is accelerated).
  *
- * Configuration lives in this module (ld_cpu_configure): the ISA path
- * (avx512, avx2, scalar; default: best available) and the thread count
- * (default: all online CPUs). */
+ * Each instance has its own ISA path (avx512, avx2, scalar; default: best
+ * available) and thread pool (default: all online CPUs). Only the constant
+ * decode tables are shared. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -15,32 +18,19 @@
 #include "core/error.h"
 #include "core/threadpool.h"
 
-void cpu_linear(const ld_weight *w, const ld_bf16 *x, int m, ld_bf16 *y);
-void cpu_swiglu(const ld_bf16 *g, const ld_bf16 *u, int n, float limit, float weight, ld_bf16 *out);
-void cpu_rmsnorm(const ld_bf16 *x, const ld_bf16 *w, int m, int n, float eps, ld_bf16 *y);
-void cpu_head_rmsnorm(ld_bf16 *q, int n_heads, int head_dim, float eps);
-void cpu_linear_f32(const ld_weight *w, const float *x, int m, float *y);
-void cpu_sparse_attn(const ld_bf16 *q, int h, int d, const ld_bf16 *const *kv, int n, const float *sink, float scale,
-                     ld_bf16 *out);
-void cpu_indexer_scores(const ld_bf16 *q, const ld_bf16 *w, int h, int d, const ld_bf16 *keys, int n, float *out);
-void cpu_hc_pre(const ld_bf16 *h, const float *fn, const float *scale, const float *base, int m, int d, int hc,
-                int iters, float norm_eps, float hc_eps, ld_bf16 *y, float *post, float *comb);
-void cpu_hc_post(const ld_bf16 *x, const ld_bf16 *res, const float *post, const float *comb, int m, int d, int hc,
-                 ld_bf16 *out);
-void cpu_hc_head(const ld_bf16 *h, const float *fn, const float *scale, const float *base, int m, int d, int hc,
-                 float norm_eps, float hc_eps, ld_bf16 *y);
-
 float cpu_e8m0[256];
 _Alignas(64) float cpu_fp4_tab[256][16];
-static const cpu_kernels *g_kern;
-static ld_threadpool *g_pool;
-static int g_threads;
 
-void cpu_tables_init(void) {
+static void tables_once(void) {
     for (int i = 0; i < 256; i++) {
         cpu_e8m0[i] = ld_e8m0_to_f32((uint8_t)i);
         for (int c = 0; c < 16; c++) cpu_fp4_tab[i][c] = ld_fp4_to_f32((uint8_t)c) * cpu_e8m0[i];
     }
+}
+
+void cpu_tables_init(void) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, tables_once);
 }
 
 static int have(const char *isa) {
@@ -50,58 +40,86 @@ static int have(const char *isa) {
     return !strcmp(isa, "scalar");
 }
 
-int ld_cpu_configure(const char *isa, int threads) {
+const char *ld_cpu_best_isa(void) { return have("avx512") ? "avx512" : have("avx2") ? "avx2" : "scalar"; }
+
+int ld_cpu_isa_usable(const char *isa) {
+    return isa && (!strcmp(isa, "avx512") || !strcmp(isa, "avx2") || !strcmp(isa, "scalar")) && have(isa);
+}
+
+static int create(ld_backend *be, const ld_backend_opts *o) {
+    const char *isa = o->isa && *o->isa ? o->isa : ld_cpu_best_isa();
     const cpu_kernels *k;
-    if (!isa || !*isa) isa = have("avx512") ? "avx512" : have("avx2") ? "avx2" : "scalar";
     if (!strcmp(isa, "avx512")) k = &cpu_kernels_avx512;
     else if (!strcmp(isa, "avx2")) k = &cpu_kernels_avx2;
     else if (!strcmp(isa, "scalar")) k = &cpu_kernels_scalar;
     else return ld_set_error("unknown cpu ISA path '%s' (avx512, avx2, scalar)", isa);
     if (!have(isa)) return ld_set_error("this CPU cannot run the %s path", isa);
-    if (threads <= 0) {
+    int threads = o->threads;
+    if (threads < 0) return ld_set_error("thread count %d is negative", threads);
+    if (threads == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         threads = n > 0 ? (int)n : 1;
     }
     cpu_tables_init();
-    if (threads != g_threads) {
-        ld_threadpool_destroy(g_pool);
-        g_pool = ld_threadpool_create(threads);
-        if (!g_pool) return ld_set_error("cannot start %d threads", threads);
-        g_threads = threads;
+    cpu_ctx *c = calloc(1, sizeof *c);
+    if (!c) return ld_set_error("out of memory");
+    c->kern = k;
+    c->vec = cpu_vec_for(k->name);
+    c->threads = threads;
+    c->pool = ld_threadpool_create(threads);
+    if (!c->pool) {
+        free(c);
+        return ld_set_error("cannot start %d threads", threads);
     }
-    g_kern = k;
+    be->ctx = c;
     return 0;
 }
 
-const char *ld_cpu_isa(void) { return g_kern ? g_kern->name : "unconfigured"; }
-int ld_cpu_threads(void) { return g_threads; }
-
-const cpu_kernels *cpu_active(void) {
-    if (!g_kern) ld_cpu_configure(NULL, 0);
-    return g_kern;
+static void destroy(ld_backend *be) {
+    cpu_ctx *c = be->ctx;
+    if (!c) return;
+    ld_threadpool_destroy(c->pool);
+    free(c);
+    be->ctx = NULL;
 }
 
-struct ld_threadpool *cpu_pool(void) {
-    if (!g_kern) ld_cpu_configure(NULL, 0);
-    return g_pool;
+static void describe(ld_backend *be, char *buf, size_t len) {
+    const cpu_ctx *c = cpu_of(be);
+    snprintf(buf, len, "cpu / %s, %d threads", c->kern->name, c->threads);
 }
+
+const char *ld_cpu_instance_isa(const ld_backend *be) { return cpu_of(be)->kern->name; }
+int ld_cpu_instance_threads(const ld_backend *be) { return cpu_of(be)->threads; }
 
 const ld_backend_ops ld_backend_cpu_ops = {
     .name = "cpu",
     .description = "x86 AVX-512 / AVX2 / scalar with threads; deterministic fixed-order fp32 accumulation",
-    .probe = 0,
+    .mem = LD_MEM_HOST,
+    .create = create,
+    .destroy = destroy,
+    .describe = describe,
     .linear = cpu_linear,
     .linear_f32 = cpu_linear_f32,
     .rmsnorm = cpu_rmsnorm,
     .head_rmsnorm = cpu_head_rmsnorm,
-    .rope = ld_ref_rope,
-    .hadamard = ld_ref_hadamard,
+    .rope = ld_ref_rope_rows,
+    .hadamard = ld_ref_hadamard_op,
     .hc_pre = cpu_hc_pre,
     .hc_post = cpu_hc_post,
     .hc_head = cpu_hc_head,
     .sparse_attn = cpu_sparse_attn,
-    .compress_pool = ld_ref_compress_pool,
+    .compress_pool = ld_ref_compress_pool_op,
     .indexer_scores = cpu_indexer_scores,
-    .topk = ld_ref_topk,
+    .topk = ld_ref_topk_op,
     .swiglu = cpu_swiglu,
+    .embed = ld_host_embed,
+    .copy_rows = ld_host_copy_rows,
+    .widen = cpu_widen,
+    .scale_bf16 = ld_host_scale_bf16,
+    .quant_sim = ld_host_quant_sim,
+    .attend = ld_host_attend,
+    .compress = ld_host_compress,
+    .indexer_select = ld_host_indexer_select,
+    .moe_route = ld_host_moe_route,
+    .moe_experts = ld_host_moe_experts,
 };

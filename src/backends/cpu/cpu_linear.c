@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "backends/cpu/cpu.h"
+#include "core/error.h"
 #include "core/threadpool.h"
 
 #define TASK_ROWS 64          /* output rows per task (multiple of CPU_NR) */
@@ -16,6 +17,7 @@
 #define XBLOCK_BYTES (192 << 10)
 
 typedef struct {
+    const cpu_ctx *c;
     const ld_weight *w;
     const float *x;
     const float *x8; /* x in interleaved blocks of CPU_MR_TALL rows, or NULL */
@@ -90,7 +92,7 @@ static int permuted(ld_wfmt fmt) { return fmt == LD_WF_BF16 || fmt == LD_WF_FP4;
  * (panel_off), put into the slot layout of fmt on the way when x is not in
  * it yet, so the activations are rewritten once, not permuted and then
  * copied. Pieces are multiples of 32 wide, so no slot straddles two. */
-static void store_pieces(ld_wfmt fmt, const float *x, long r0, long r1, int m, long k, float *xb) {
+static void store_pieces(const cpu_ctx *c, ld_wfmt fmt, const float *x, long r0, long r1, int m, long k, float *xb) {
     int perm = permuted(fmt);
     for (long r = r0; r < r1; r++) {
         long m0 = r - r % PANEL_MB, mb = m0 + PANEL_MB < m ? PANEL_MB : m - m0;
@@ -99,7 +101,7 @@ static void store_pieces(ld_wfmt fmt, const float *x, long r0, long r1, int m, l
             long kc = k0 + PANEL_KC < k ? PANEL_KC : k - k0;
             float *d = xb + panel_off(m0, mb, k, k0) + (r - m0) * kc;
             if (!perm) memcpy(d, xr + k0, sizeof(float) * (size_t)kc);
-            else cpu_to_slots(xr + k0, kc, d);
+            else cpu_to_slots(c, xr + k0, kc, d);
         }
     }
 }
@@ -135,7 +137,7 @@ static void lin_task(void *ctx, int task, int n_tasks) {
     lin_rows(J, n0, n1, r0, r1);
     if (J->yb)
         for (long r = r0; r < r1; r++)
-            cpu_bf16_rows(J->y + r * J->w->n + n0, n1 - n0, J->yb + r * J->w->n + n0);
+            cpu_bf16_rows(J->c, J->y + r * J->w->n + n0, n1 - n0, J->yb + r * J->w->n + n0);
 }
 
 /* Outputs [n0, n1) of rows [r0, r1); r0 is a multiple of CPU_MR_TALL, and
@@ -165,8 +167,8 @@ static void lin_rows(const lin_job *J, int n0, int n1, int r0, int r1) {
 
 /* Stores x in the slot layout of the weight format (cpu.h), so every
  * kernel reads its activations contiguously. */
-static void permute_rows(const float *x, int m, int k, float *xp) {
-    for (long r = 0; r < m; r++) cpu_to_slots(x + r * k, k, xp + r * k);
+static void permute_rows(const cpu_ctx *c, const float *x, int m, int k, float *xp) {
+    for (long r = 0; r < m; r++) cpu_to_slots(c, x + r * k, k, xp + r * k);
 }
 
 /* Rows [0, m8) of x in interleaved blocks of CPU_MR_TALL (cpu_x8). */
@@ -183,18 +185,19 @@ static float *interleave8(const float *x, int m8, long k) {
 /* y as fp32, and also rounded to bf16 into yb (when not NULL) by the task
  * that computed it, while it is still in cache. x: the rows in slot layout,
  * or NULL when xb already holds them in pieces (panel path only). */
-static void run_tiles(const ld_weight *w, const float *x, const float *xb, int m, float *y, ld_bf16 *yb) {
-    const cpu_kernels *K = cpu_active();
-    lin_job J = {.w = w, .x = x, .xb = xb, .m = m, .y = y, .yb = yb, .tile = K->tile[w->fmt],
+static void run_tiles(const cpu_ctx *c, const ld_weight *w, const float *x, const float *xb, int m, float *y,
+                      ld_bf16 *yb) {
+    const cpu_kernels *K = c->kern;
+    lin_job J = {.c = c, .w = w, .x = x, .xb = xb, .m = m, .y = y, .yb = yb, .tile = K->tile[w->fmt],
                  .decode = K->decode[w->fmt], .panel_tiles = K->panel_tiles, .tall = K->tall[w->fmt]};
     /* tall tiles run only on the direct path (no panel); without the
      * interleaved copy (out of memory) the 4-row tiles give the same bits */
     if (!J.xb && uses_panel(w, m)) {
         float *pk = cpu_scratch(CPU_SCR_PACK, (size_t)m * w->k);
-        if (pk) store_pieces(LD_WF_F32, x, 0, m, m, w->k, pk); /* F32: x is in slot layout already, copied as is */
+        if (pk) store_pieces(c, LD_WF_F32, x, 0, m, m, w->k, pk); /* F32: x is in slot layout already, copied as is */
         J.xb = pk;
     } else if (!J.xb && m >= CPU_MR_TALL) J.x8 = interleave8(x, m - m % CPU_MR_TALL, w->k);
-    int T = ld_threadpool_size(cpu_pool());
+    int T = ld_threadpool_size(c->pool);
     J.task_rows = TASK_ROWS;
     if (J.xb) {
         /* the panel of a task stays in L2 beside the blocks of x passing by */
@@ -212,15 +215,18 @@ static void run_tiles(const ld_weight *w, const float *x, const float *xb, int m
         J.row_chunk = (m + parts - 1) / parts;
         J.row_chunk += (CPU_MR_TALL - J.row_chunk % CPU_MR_TALL) % CPU_MR_TALL;
     }
-    ld_threadpool_run(cpu_pool(), J.n_tasks * ((m + J.row_chunk - 1) / J.row_chunk), lin_task, &J);
+    ld_threadpool_run(c->pool, J.n_tasks * ((m + J.row_chunk - 1) / J.row_chunk), lin_task, &J);
 }
 
-void cpu_run_tiles(const ld_weight *w, const float *x, int m, float *y) { run_tiles(w, x, NULL, m, y, NULL); }
+void cpu_run_tiles(const cpu_ctx *c, const ld_weight *w, const float *x, int m, float *y) {
+    run_tiles(c, w, x, NULL, m, y, NULL);
+}
 
 /* Activation preparation of rows [r0, r1): quantized or widened into xf,
  * then stored in the slot layout into xp, or straight into the pieces of
  * the panel path (pieces set). */
 typedef struct {
+    const cpu_ctx *c;
     const ld_weight *w;
     const ld_bf16 *x;
     float *xf, *xp;
@@ -230,38 +236,42 @@ typedef struct {
 static void prep_task(void *ctx, int task, int n_tasks) {
     const prep_job *J = ctx;
     long k = J->w->k, r0 = (long)J->m * task / n_tasks, r1 = (long)J->m * (task + 1) / n_tasks;
-    if (J->w->fmt == LD_WF_FP8 || J->w->fmt == LD_WF_FP4) cpu_quant_rows(J->x + r0 * k, (int)(r1 - r0), (int)k, J->xf + r0 * k);
-    else cpu_widen_rows(J->x + r0 * k, (r1 - r0) * k, J->xf + r0 * k);
-    if (J->pieces) store_pieces(J->w->fmt, J->xf + r0 * k, r0, r1, J->m, k, J->xp);
-    else if (permuted(J->w->fmt)) permute_rows(J->xf + r0 * k, (int)(r1 - r0), (int)k, J->xp + r0 * k);
+    if (J->w->fmt == LD_WF_FP8 || J->w->fmt == LD_WF_FP4) cpu_quant_rows(J->c, J->x + r0 * k, (int)(r1 - r0), (int)k, J->xf + r0 * k);
+    else cpu_widen_rows(J->c, J->x + r0 * k, (r1 - r0) * k, J->xf + r0 * k);
+    if (J->pieces) store_pieces(J->c, J->w->fmt, J->xf + r0 * k, r0, r1, J->m, k, J->xp);
+    else if (permuted(J->w->fmt)) permute_rows(J->c, J->xf + r0 * k, (int)(r1 - r0), (int)k, J->xp + r0 * k);
 }
 
-void cpu_linear(const ld_weight *w, const ld_bf16 *x, int m, ld_bf16 *y) {
+int cpu_linear(ld_backend *be, const ld_weight *w, const ld_bf16 *x, int m, ld_bf16 *y) {
+    const cpu_ctx *c = cpu_of(be);
     long nx = (long)m * w->k, ny = (long)m * w->n;
     float *xf = cpu_scratch(CPU_SCR_ACT, (size_t)(2 * nx + ny));
-    if (!xf) abort(); /* scratch of a few MB; the interface has no failure path */
+    if (!xf) return ld_set_error("out of memory for a %d x %d linear over %d rows", w->n, w->k, m);
     float *xp = xf + nx, *yf = xp + nx;
     /* rows are independent: many rows (prefill) are prepared in parallel */
-    prep_job P = {.w = w, .x = x, .xf = xf, .xp = xp, .m = m, .pieces = uses_panel(w, m)};
-    int tasks = m >= 16 ? ld_threadpool_size(cpu_pool()) * 2 : 1;
-    if (tasks > 1) ld_threadpool_run(cpu_pool(), tasks, prep_task, &P);
+    prep_job P = {.c = c, .w = w, .x = x, .xf = xf, .xp = xp, .m = m, .pieces = uses_panel(w, m)};
+    int tasks = m >= 16 ? ld_threadpool_size(c->pool) * 2 : 1;
+    if (tasks > 1) ld_threadpool_run(c->pool, tasks, prep_task, &P);
     else prep_task(&P, 0, 1);
-    if (P.pieces) run_tiles(w, NULL, xp, m, yf, y);
-    else run_tiles(w, permuted(w->fmt) ? xp : xf, NULL, m, yf, y);
+    if (P.pieces) run_tiles(c, w, NULL, xp, m, yf, y);
+    else run_tiles(c, w, permuted(w->fmt) ? xp : xf, NULL, m, yf, y);
+    return 0;
 }
 
-void cpu_linear_f32(const ld_weight *w, const float *x, int m, float *y) {
+int cpu_linear_f32(ld_backend *be, const ld_weight *w, const float *x, int m, float *y) {
+    const cpu_ctx *c = cpu_of(be);
     if (!permuted(w->fmt)) {
-        cpu_run_tiles(w, x, m, y);
-        return;
+        cpu_run_tiles(c, w, x, m, y);
+        return 0;
     }
     float *xp = cpu_scratch(CPU_SCR_ACT, (size_t)m * w->k);
-    if (!xp) abort();
+    if (!xp) return ld_set_error("out of memory for a %d x %d linear over %d rows", w->n, w->k, m);
     if (uses_panel(w, m)) {
-        store_pieces(w->fmt, x, 0, m, m, w->k, xp);
-        run_tiles(w, NULL, xp, m, y, NULL);
-        return;
+        store_pieces(c, w->fmt, x, 0, m, m, w->k, xp);
+        run_tiles(c, w, NULL, xp, m, y, NULL);
+        return 0;
     }
-    permute_rows(x, m, w->k, xp);
-    cpu_run_tiles(w, xp, m, y);
+    permute_rows(c, x, m, w->k, xp);
+    cpu_run_tiles(c, w, xp, m, y);
+    return 0;
 }

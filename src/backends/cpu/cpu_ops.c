@@ -7,6 +7,7 @@
 
 #include "backends/cpu/cpu.h"
 #include "backends/ref/ref.h"
+#include "core/error.h"
 #include "core/threadpool.h"
 
 #define DECLARE(S)                                                                                                 \
@@ -26,47 +27,40 @@ DECLARE(avx512)
 DECLARE(avx2)
 DECLARE(scalar)
 
-typedef struct {
-    void (*attn_head)(const ld_bf16 *, int, const float *const *, int, float, float, ld_bf16 *);
-    void (*index_scores)(const float *, const float *, int, int, const ld_bf16 *, int, int, float *);
-    void (*hc_post_rows)(const ld_bf16 *, const ld_bf16 *, const float *, const float *, int, int, int, int, ld_bf16 *);
-    void (*bf16_rows)(const float *, long, ld_bf16 *);
-    void (*quant_rows)(const ld_bf16 *, int, int, float *);
-    void (*swiglu_rows)(const ld_bf16 *, const ld_bf16 *, long, float, float, ld_bf16 *);
-    void (*expf_rows)(const float *, long, float *);
-    void (*widen_rows)(const ld_bf16 *, long, float *);
-    void (*to_slots)(const float *, long, float *);
-} ops_table;
-
-static const ops_table *ops(void) {
-    static const ops_table t512 = {cpu_attn_head_avx512, cpu_index_scores_avx512, cpu_hc_post_rows_avx512,
-                                   cpu_bf16_rows_avx512, cpu_quant_rows_avx512,
-                                   cpu_swiglu_rows_avx512, cpu_expf_rows_avx512,
-                                   cpu_widen_rows_avx512, cpu_to_slots_avx512};
-    static const ops_table t256 = {cpu_attn_head_avx2, cpu_index_scores_avx2, cpu_hc_post_rows_avx2,
-                                   cpu_bf16_rows_avx2, cpu_quant_rows_avx2,
-                                   cpu_swiglu_rows_avx2, cpu_expf_rows_avx2,
-                                   cpu_widen_rows_avx2, cpu_to_slots_avx2};
-    static const ops_table tsc = {cpu_attn_head_scalar, cpu_index_scores_scalar, cpu_hc_post_rows_scalar,
-                                   cpu_bf16_rows_scalar, cpu_quant_rows_scalar,
-                                   cpu_swiglu_rows_scalar, cpu_expf_rows_scalar,
-                                   cpu_widen_rows_scalar, cpu_to_slots_scalar};
-    const char *isa = cpu_active()->name;
+const cpu_vec *cpu_vec_for(const char *isa) {
+    static const cpu_vec t512 = {cpu_attn_head_avx512, cpu_index_scores_avx512, cpu_hc_post_rows_avx512,
+                                 cpu_bf16_rows_avx512, cpu_quant_rows_avx512,
+                                 cpu_swiglu_rows_avx512, cpu_expf_rows_avx512,
+                                 cpu_widen_rows_avx512, cpu_to_slots_avx512};
+    static const cpu_vec t256 = {cpu_attn_head_avx2, cpu_index_scores_avx2, cpu_hc_post_rows_avx2,
+                                 cpu_bf16_rows_avx2, cpu_quant_rows_avx2,
+                                 cpu_swiglu_rows_avx2, cpu_expf_rows_avx2,
+                                 cpu_widen_rows_avx2, cpu_to_slots_avx2};
+    static const cpu_vec tsc = {cpu_attn_head_scalar, cpu_index_scores_scalar, cpu_hc_post_rows_scalar,
+                                cpu_bf16_rows_scalar, cpu_quant_rows_scalar,
+                                cpu_swiglu_rows_scalar, cpu_expf_rows_scalar,
+                                cpu_widen_rows_scalar, cpu_to_slots_scalar};
     return !strcmp(isa, "avx512") ? &t512 : !strcmp(isa, "avx2") ? &t256 : &tsc;
 }
 
-void cpu_bf16_rows(const float *y, long n, ld_bf16 *out) { ops()->bf16_rows(y, n, out); }
+void cpu_bf16_rows(const cpu_ctx *c, const float *y, long n, ld_bf16 *out) { c->vec->bf16_rows(y, n, out); }
 
-void cpu_quant_rows(const ld_bf16 *x, int m, int k, float *xf) { ops()->quant_rows(x, m, k, xf); }
+void cpu_quant_rows(const cpu_ctx *c, const ld_bf16 *x, int m, int k, float *xf) { c->vec->quant_rows(x, m, k, xf); }
 
-void cpu_expf_rows(const float *x, long n, float *out) { ops()->expf_rows(x, n, out); }
+void cpu_expf_rows(const cpu_ctx *c, const float *x, long n, float *out) { c->vec->expf_rows(x, n, out); }
 
-void cpu_widen_rows(const ld_bf16 *x, long n, float *y) { ops()->widen_rows(x, n, y); }
+void cpu_widen_rows(const cpu_ctx *c, const ld_bf16 *x, long n, float *y) { c->vec->widen_rows(x, n, y); }
 
-void cpu_to_slots(const float *x, long n, float *d) { ops()->to_slots(x, n, d); }
+void cpu_to_slots(const cpu_ctx *c, const float *x, long n, float *d) { c->vec->to_slots(x, n, d); }
 
-void cpu_swiglu_rows(const ld_bf16 *g, const ld_bf16 *u, long n, float limit, float weight, ld_bf16 *out) {
-    ops()->swiglu_rows(g, u, n, limit, weight, out);
+void cpu_swiglu_rows(const cpu_ctx *c, const ld_bf16 *g, const ld_bf16 *u, long n, float limit, float weight,
+                     ld_bf16 *out) {
+    c->vec->swiglu_rows(g, u, n, limit, weight, out);
+}
+
+int cpu_widen(ld_backend *be, const ld_bf16 *x, long n, float *y) {
+    cpu_widen_rows(cpu_of(be), x, n, y);
+    return 0;
 }
 
 /* ---- sparse attention: keys widened once, heads in parallel ---- */
@@ -77,7 +71,7 @@ typedef struct {
     const float *sink;
     float scale;
     ld_bf16 *out;
-    const ops_table *t;
+    const cpu_vec *t;
 } attn_job;
 
 static void attn_task(void *ctx, int task, int n_tasks) {
@@ -86,11 +80,16 @@ static void attn_task(void *ctx, int task, int n_tasks) {
     J->t->attn_head(J->q + (long)task * J->d, J->d, J->kf, J->n, J->sink[task], J->scale, J->out + (long)task * J->d);
 }
 
-void cpu_sparse_attn(const ld_bf16 *q, int h, int d, const ld_bf16 *const *kv, int n, const float *sink, float scale,
-                     ld_bf16 *out) {
+int cpu_sparse_attn(ld_backend *be, const ld_bf16 *q, int h, int d, const ld_bf16 *const *kv, int n, const float *sink,
+                    float scale, ld_bf16 *out) {
+    const cpu_ctx *c = cpu_of(be);
     float *kbuf = aligned_alloc(64, (sizeof(float) * (size_t)(n ? n : 1) * d + 63) & ~(size_t)63);
     const float **kf = malloc(sizeof(*kf) * (size_t)(n ? n : 1));
-    if (!kbuf || !kf) abort();
+    if (!kbuf || !kf) {
+        free(kbuf);
+        free(kf);
+        return ld_set_error("out of memory in sparse attention (%d entries)", n);
+    }
     for (int j = 0; j < n; j++) {
         kf[j] = NULL;
         if (!kv[j]) continue;
@@ -98,10 +97,11 @@ void cpu_sparse_attn(const ld_bf16 *q, int h, int d, const ld_bf16 *const *kv, i
         for (int i = 0; i < d; i++) row[i] = ld_bf16_to_f32(kv[j][i]);
         kf[j] = row;
     }
-    attn_job J = {.q = q, .d = d, .n = n, .kf = kf, .sink = sink, .scale = scale, .out = out, .t = ops()};
-    ld_threadpool_run(cpu_pool(), h, attn_task, &J);
+    attn_job J = {.q = q, .d = d, .n = n, .kf = kf, .sink = sink, .scale = scale, .out = out, .t = c->vec};
+    ld_threadpool_run(c->pool, h, attn_task, &J);
     free(kf);
     free(kbuf);
+    return 0;
 }
 
 /* ---- indexer scores: keys in parallel chunks ---- */
@@ -111,7 +111,7 @@ typedef struct {
     int h, d, n;
     const ld_bf16 *keys;
     float *out;
-    const ops_table *t;
+    const cpu_vec *t;
 } idx_job;
 
 static void idx_task(void *ctx, int task, int n_tasks) {
@@ -121,15 +121,18 @@ static void idx_task(void *ctx, int task, int n_tasks) {
     J->t->index_scores(J->qf, J->wf, J->h, J->d, J->keys, i0, i1, J->out);
 }
 
-void cpu_indexer_scores(const ld_bf16 *q, const ld_bf16 *w, int h, int d, const ld_bf16 *keys, int n, float *out) {
+int cpu_indexer_scores(ld_backend *be, const ld_bf16 *q, const ld_bf16 *w, int h, int d, const ld_bf16 *keys, int n,
+                       float *out) {
+    const cpu_ctx *c = cpu_of(be);
     float *qf = aligned_alloc(64, (sizeof(float) * (size_t)(h * d + h) + 63) & ~(size_t)63);
-    if (!qf) abort();
+    if (!qf) return ld_set_error("out of memory in the indexer");
     float *wf = qf + (long)h * d;
     for (long i = 0; i < (long)h * d; i++) qf[i] = ld_bf16_to_f32(q[i]);
     for (int i = 0; i < h; i++) wf[i] = ld_bf16_to_f32(w[i]);
-    idx_job J = {.qf = qf, .wf = wf, .h = h, .d = d, .n = n, .keys = keys, .out = out, .t = ops()};
-    ld_threadpool_run(cpu_pool(), (n + KEYS_PER_TASK - 1) / KEYS_PER_TASK, idx_task, &J);
+    idx_job J = {.qf = qf, .wf = wf, .h = h, .d = d, .n = n, .keys = keys, .out = out, .t = c->vec};
+    ld_threadpool_run(c->pool, (n + KEYS_PER_TASK - 1) / KEYS_PER_TASK, idx_task, &J);
     free(qf);
+    return 0;
 }
 
 /* ---- hyper-connections: mixes through the linear kernels, rows in parallel ---- */
@@ -141,7 +144,7 @@ typedef struct {
     float hc_eps;
     ld_bf16 *out, *y;
     float *post_out, *comb_out;
-    const ops_table *t;
+    const cpu_vec *t;
 } hc_job;
 
 static void post_task(void *ctx, int task, int n_tasks) {
@@ -151,14 +154,17 @@ static void post_task(void *ctx, int task, int n_tasks) {
     J->t->hc_post_rows(J->x, J->res, J->post, J->comb, r0, r1, J->d, J->hc, J->out);
 }
 
-void cpu_hc_post(const ld_bf16 *x, const ld_bf16 *res, const float *post, const float *comb, int m, int d, int hc,
-                 ld_bf16 *out) {
-    hc_job J = {.x = x, .res = res, .post = post, .comb = comb, .m = m, .d = d, .hc = hc, .out = out, .t = ops()};
-    ld_threadpool_run(cpu_pool(), (m + ROWS_PER_TASK - 1) / ROWS_PER_TASK, post_task, &J);
+int cpu_hc_post(ld_backend *be, const ld_bf16 *x, const ld_bf16 *res, const float *post, const float *comb, int m,
+                int d, int hc, ld_bf16 *out) {
+    const cpu_ctx *c = cpu_of(be);
+    hc_job J = {.x = x, .res = res, .post = post, .comb = comb, .m = m, .d = d, .hc = hc, .out = out, .t = c->vec};
+    ld_threadpool_run(c->pool, (m + ROWS_PER_TASK - 1) / ROWS_PER_TASK, post_task, &J);
+    return 0;
 }
 
 /* Rows of the mixes' input, widened, and their inverse RMS. */
 typedef struct {
+    const cpu_ctx *c;
     const ld_bf16 *h;
     float *xf, *rs, eps;
     int len;
@@ -169,20 +175,26 @@ static void mixin_task(void *ctx, int task, int n_tasks) {
     const mixin_job *J = ctx;
     const ld_bf16 *hr = J->h + (long)task * J->len;
     float *xr = J->xf + (long)task * J->len;
-    cpu_widen_rows(hr, J->len, xr);
+    cpu_widen_rows(J->c, hr, J->len, xr);
     J->rs[task] = ld_ref_inv_rms(hr, J->len, J->eps);
 }
 
 /* mix[r][j] = dot(h_r, fn_j) * rsqrt(mean(h_r^2) + eps), dots in the canonical order */
-static float *hc_mixes(const ld_bf16 *h, const float *fn, int m, int len, int nmix, float norm_eps) {
+static float *hc_mixes(const cpu_ctx *c, const ld_bf16 *h, const float *fn, int m, int len, int nmix, float norm_eps) {
     float *xf = aligned_alloc(64, (sizeof(float) * (size_t)m * len + 63) & ~(size_t)63);
     float *mix = malloc(sizeof(float) * (size_t)m * nmix), *rs = malloc(sizeof(float) * (size_t)m);
-    if (!xf || !mix || !rs) abort();
+    if (!xf || !mix || !rs) {
+        free(xf);
+        free(mix);
+        free(rs);
+        ld_set_error("out of memory in the hyper-connection mixes");
+        return NULL;
+    }
     /* rows are long (hc * dim) and independent: prepared in parallel */
-    mixin_job P = {.h = h, .xf = xf, .rs = rs, .eps = norm_eps, .len = len};
-    ld_threadpool_run(cpu_pool(), m, mixin_task, &P);
+    mixin_job P = {.c = c, .h = h, .xf = xf, .rs = rs, .eps = norm_eps, .len = len};
+    ld_threadpool_run(c->pool, m, mixin_task, &P);
     ld_weight w = {.fmt = LD_WF_F32, .n = nmix, .k = len, .data = fn};
-    cpu_run_tiles(&w, xf, m, mix);
+    cpu_run_tiles(c, &w, xf, m, mix);
     for (int r = 0; r < m; r++)
         for (int j = 0; j < nmix; j++) mix[(long)r * nmix + j] *= rs[r];
     free(xf);
@@ -205,21 +217,27 @@ static void pre_task(void *ctx, int task, int n_tasks) {
     }
 }
 
-void cpu_hc_pre(const ld_bf16 *h, const float *fn, const float *scale, const float *base, int m, int d, int hc,
-                int iters, float norm_eps, float hc_eps, ld_bf16 *y, float *post, float *comb) {
+int cpu_hc_pre(ld_backend *be, const ld_bf16 *h, const float *fn, const float *scale, const float *base, int m, int d,
+               int hc, int iters, float norm_eps, float hc_eps, ld_bf16 *y, float *post, float *comb) {
+    const cpu_ctx *c = cpu_of(be);
     int nmix = (2 + hc) * hc;
-    float *mix = hc_mixes(h, fn, m, hc * d, nmix, norm_eps);
+    float *mix = hc_mixes(c, h, fn, m, hc * d, nmix, norm_eps);
+    if (!mix) return -1;
     hc_job J = {.h = h, .mix = mix, .scale = scale, .base = base, .m = m, .d = d, .hc = hc, .iters = iters,
                 .nmix = nmix, .hc_eps = hc_eps, .y = y, .post_out = post, .comb_out = comb};
-    ld_threadpool_run(cpu_pool(), (m + ROWS_PER_TASK - 1) / ROWS_PER_TASK, pre_task, &J);
+    ld_threadpool_run(c->pool, (m + ROWS_PER_TASK - 1) / ROWS_PER_TASK, pre_task, &J);
     free(mix);
+    return 0;
 }
 
-void cpu_hc_head(const ld_bf16 *h, const float *fn, const float *scale, const float *base, int m, int d, int hc,
-                 float norm_eps, float hc_eps, ld_bf16 *y) {
-    float *mix = hc_mixes(h, fn, m, hc * d, hc, norm_eps);
+int cpu_hc_head(ld_backend *be, const ld_bf16 *h, const float *fn, const float *scale, const float *base, int m, int d,
+                int hc, float norm_eps, float hc_eps, ld_bf16 *y) {
+    const cpu_ctx *c = cpu_of(be);
+    float *mix = hc_mixes(c, h, fn, m, hc * d, hc, norm_eps);
+    if (!mix) return -1;
     hc_job J = {.h = h, .mix = mix, .scale = scale, .base = base, .m = m, .d = d, .hc = hc, .nmix = hc,
                 .hc_eps = hc_eps, .y = y};
-    ld_threadpool_run(cpu_pool(), (m + ROWS_PER_TASK - 1) / ROWS_PER_TASK, pre_task, &J);
+    ld_threadpool_run(c->pool, (m + ROWS_PER_TASK - 1) / ROWS_PER_TASK, pre_task, &J);
     free(mix);
+    return 0;
 }

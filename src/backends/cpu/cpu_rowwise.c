@@ -10,9 +10,9 @@
 /* Slices smaller than this are not worth a thread hand-off. */
 #define MIN_SLICE 8192
 
-static int n_slices(long items, long cost_per_item) {
+static int n_slices(const cpu_ctx *c, long items, long cost_per_item) {
     long work = items * cost_per_item, s = work / MIN_SLICE;
-    int t = ld_threadpool_size(cpu_pool()) * 4;
+    int t = ld_threadpool_size(c->pool) * 4;
     if (s > t) s = t;
     if (s > items) s = items;
     return s < 1 ? 1 : (int)s;
@@ -24,6 +24,7 @@ static void slice(long items, int task, int n_tasks, long *i0, long *i1) {
 }
 
 typedef struct {
+    const cpu_ctx *c;
     const ld_bf16 *g, *u, *x, *w;
     ld_bf16 *out;
     long n;
@@ -35,12 +36,14 @@ static void swiglu_task(void *ctx, int task, int n_tasks) {
     const rw_job *J = ctx;
     long i0, i1;
     slice(J->n, task, n_tasks, &i0, &i1);
-    cpu_swiglu_rows(J->g + i0, J->u + i0, i1 - i0, J->limit, J->weight, J->out + i0);
+    cpu_swiglu_rows(J->c, J->g + i0, J->u + i0, i1 - i0, J->limit, J->weight, J->out + i0);
 }
 
-void cpu_swiglu(const ld_bf16 *g, const ld_bf16 *u, int n, float limit, float weight, ld_bf16 *out) {
-    rw_job J = {.g = g, .u = u, .out = out, .n = n, .limit = limit, .weight = weight};
-    ld_threadpool_run(cpu_pool(), n_slices(n, 16), swiglu_task, &J);
+int cpu_swiglu(ld_backend *be, const ld_bf16 *g, const ld_bf16 *u, int n, float limit, float weight, ld_bf16 *out) {
+    const cpu_ctx *c = cpu_of(be);
+    rw_job J = {.c = c, .g = g, .u = u, .out = out, .n = n, .limit = limit, .weight = weight};
+    ld_threadpool_run(c->pool, n_slices(c, n, 16), swiglu_task, &J);
+    return 0;
 }
 
 static void rmsnorm_task(void *ctx, int task, int n_tasks) {
@@ -50,9 +53,11 @@ static void rmsnorm_task(void *ctx, int task, int n_tasks) {
     ld_ref_rmsnorm(J->x + r0 * J->d, J->w, (int)(r1 - r0), J->d, J->eps, J->out + r0 * J->d);
 }
 
-void cpu_rmsnorm(const ld_bf16 *x, const ld_bf16 *w, int m, int n, float eps, ld_bf16 *y) {
-    rw_job J = {.x = x, .w = w, .out = y, .n = m, .d = n, .eps = eps};
-    ld_threadpool_run(cpu_pool(), n_slices(m, n), rmsnorm_task, &J);
+int cpu_rmsnorm(ld_backend *be, const ld_bf16 *x, const ld_bf16 *w, int m, int n, float eps, ld_bf16 *y) {
+    const cpu_ctx *c = cpu_of(be);
+    rw_job J = {.c = c, .x = x, .w = w, .out = y, .n = m, .d = n, .eps = eps};
+    ld_threadpool_run(c->pool, n_slices(c, m, n), rmsnorm_task, &J);
+    return 0;
 }
 
 static void head_rmsnorm_task(void *ctx, int task, int n_tasks) {
@@ -62,7 +67,9 @@ static void head_rmsnorm_task(void *ctx, int task, int n_tasks) {
     ld_ref_head_rmsnorm(J->out + h0 * J->d, (int)(h1 - h0), J->d, J->eps);
 }
 
-void cpu_head_rmsnorm(ld_bf16 *q, int n_heads, int head_dim, float eps) {
-    rw_job J = {.out = q, .n = n_heads, .d = head_dim, .eps = eps};
-    ld_threadpool_run(cpu_pool(), n_slices(n_heads, head_dim), head_rmsnorm_task, &J);
+int cpu_head_rmsnorm(ld_backend *be, ld_bf16 *q, int n_heads, int head_dim, float eps) {
+    const cpu_ctx *c = cpu_of(be);
+    rw_job J = {.c = c, .out = q, .n = n_heads, .d = head_dim, .eps = eps};
+    ld_threadpool_run(c->pool, n_slices(c, n_heads, head_dim), head_rmsnorm_task, &J);
+    return 0;
 }
