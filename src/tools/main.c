@@ -7,9 +7,7 @@
 #include <malloc.h>
 #endif
 
-#include "backends/cpu/cpu_api.h"
-#include "core/error.h"
-
+#include "tools/cli_util.h"
 #include "tools/commands.h"
 
 struct command {
@@ -57,16 +55,10 @@ int main(int argc, char **argv) {
     mallopt(M_MMAP_THRESHOLD, 32 << 20);
     mallopt(M_TRIM_THRESHOLD, 256 << 20);
 #endif
-    /* cpu backend knobs for every command: LADDER_CPU_ISA=avx512|avx2|scalar
-       forces a code path (all give the same bits), LADDER_THREADS=N the pool size */
-    const char *isa = getenv("LADDER_CPU_ISA"), *thr = getenv("LADDER_THREADS");
-    if ((isa && *isa) || (thr && *thr)) {
-        int n = thr ? atoi(thr) : 0;
-        if (ld_cpu_configure(isa && *isa ? isa : NULL, n)) {
-            fprintf(stderr, "ladder: error: %s (LADDER_CPU_ISA / LADDER_THREADS)\n", ld_last_error());
-            return 2;
-        }
-    }
+    /* LADDER_CPU_ISA=avx512|avx2|scalar forces the cpu backend's code path (all
+       give the same bits), LADDER_THREADS=N its pool size; commands pass them
+       on in their engine options */
+    if (cli_env_init()) return 2;
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
     fprintf(stderr, "ladder: unknown command '%s'\n", argv[1]);
