@@ -195,7 +195,8 @@ static const char *demo_usage =
     "  Synthesizes the `tiny` preset into DIR (default: ladder-demo-tiny in the current\n"
     "  directory; reused when it already holds a checkpoint) and generates N tokens (default\n"
     "  32) from a fixed prompt. The weights are RANDOM: the tokens mean nothing; the run shows\n"
-    "  the whole pipeline (checkpoint writing, loading, prefill, cached decode, sampling).\n";
+    "  the whole pipeline (checkpoint writing, loading, prefill, cached decode, sampling) on\n"
+    "  the engine's default backend (the fastest this machine runs).\n";
 
 int cmd_demo(int argc, char **argv) {
     const char *dir = "ladder-demo-tiny";

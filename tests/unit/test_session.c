@@ -65,7 +65,7 @@ int main(void) {
     toks[0] = 0;
     for (int i = 1; i < NTOK; i++) toks[i] = 2 + (i * 7919) % (V - 2);
     float *ref = malloc(sizeof(float) * (size_t)V), *got = malloc(sizeof(float) * (size_t)V);
-    ladder_session *s_ref, *s_got;
+    ladder_session *s_ref = NULL, *s_got = NULL;
     int one_shot[] = {NTOK, 0};
     CHECK(run(m, one_shot, ref, &s_ref) == 0, "one-shot: %s", ladder_last_error());
 
@@ -87,7 +87,7 @@ int main(void) {
     }
 
     /* two interleaved sessions equal two sessions run alone */
-    ladder_session *a, *b;
+    ladder_session *a = NULL, *b = NULL;
     CHECK(ladder_session_new(m, NULL, &a) == 0 && ladder_session_new(m, NULL, &b) == 0, "init: %s", ladder_last_error());
     float *la = malloc(sizeof(float) * (size_t)V), *lb = malloc(sizeof(float) * (size_t)V);
     CHECK(ladder_eval(a, toks, 20, LADDER_LOGITS_LAST, la, NULL) == 0, "a");
@@ -101,7 +101,7 @@ int main(void) {
     /* batched decode: the same sequence decoded alone and inside a batch of
        three sessions at other positions (one of them prefilling) */
     {
-        ladder_session *alone, *x[3];
+        ladder_session *alone = NULL, *x[3] = {0};
         float *lo = malloc(sizeof(float) * (size_t)V), *lbat = malloc(sizeof(float) * 3 * (size_t)V);
         CHECK(ladder_session_new(m, NULL, &alone) == 0, "init");
         for (int i = 0; i < 3; i++) CHECK(ladder_session_new(m, NULL, &x[i]) == 0, "init");
