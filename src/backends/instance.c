@@ -91,17 +91,22 @@ void ld_be_free(ld_backend *be, void *p) {
     else free(p);
 }
 
+/* Host backends copy within one memory: nothing crosses a bus, nothing is counted. */
 int ld_be_upload(ld_backend *be, void *dst, const void *src, size_t bytes) {
-    be->xfer.h2d_bytes += (double)bytes;
-    be->xfer.uploads++;
+    if (be->ops->mem != LD_MEM_HOST) {
+        be->xfer.h2d_bytes += (double)bytes;
+        be->xfer.uploads++;
+    }
     if (be->ops->upload) return be->ops->upload(be, dst, src, bytes);
     memcpy(dst, src, bytes);
     return 0;
 }
 
 int ld_be_download(ld_backend *be, void *dst, const void *src, size_t bytes) {
-    be->xfer.d2h_bytes += (double)bytes;
-    be->xfer.downloads++;
+    if (be->ops->mem != LD_MEM_HOST) {
+        be->xfer.d2h_bytes += (double)bytes;
+        be->xfer.downloads++;
+    }
     if (be->ops->download) return be->ops->download(be, dst, src, bytes);
     memcpy(dst, src, bytes);
     return 0;

@@ -82,6 +82,17 @@ void conform_print_row(FILE *f, const conform_row *row);
 /* Writes {"backend":..., "failures":..., "rows":[...]} to path. */
 int conform_write_json(const char *path, const char *backend, const conform_report *r);
 
+/* The same by backend name, for callers that stay above the backend
+ * interface (the command line). conform_select_backend resolves name (NULL
+ * or "": the first registered backend other than ref), checks cpu_isa and
+ * threads for the cpu backend (they reach its instance through
+ * conform_opts.backend: NULL / 0 = best path, all online CPUs) and sets
+ * *resolved to its registry name.
+ * Returns 0, or -1 with the error set. */
+int conform_select_backend(const char *name, const char *cpu_isa, int threads, const char **resolved);
+int ld_conform_ops_named(const char *backend, const conform_opts *o, conform_report *r);
+int ld_conform_layers_named(const char *backend, const char *dir, const conform_layer_opts *o, conform_report *r);
+
 /* Subcommands (argv[0] is the subcommand name). */
 int cmd_conform(int argc, char **argv);
 int cmd_parity(int argc, char **argv);

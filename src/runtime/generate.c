@@ -11,8 +11,8 @@ double ld_now(void) {
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-int ld_generate(ld_session *s, const int *prompt, int n_prompt, const ld_gen_opts *o, ld_gen_stats *st) {
-    const ld_config *c = &s->m->cfg;
+int ld_generate(ladder_session *s, const int *prompt, int n_prompt, const ld_gen_opts *o, ld_gen_stats *st) {
+    const ladder_info *c = ladder_engine_info(ladder_session_engine(s));
     *st = (ld_gen_stats){.prompt_tokens = n_prompt};
     if (n_prompt <= 0) return ld_set_error("the prompt is empty");
     ld_sampler smp;
@@ -27,7 +27,7 @@ int ld_generate(ld_session *s, const int *prompt, int n_prompt, const ld_gen_opt
                 : (n_prompt > 1024 && c->window <= 512) ? 512 : n_prompt;
     for (int i = 0; i < n_prompt; i += chunk) {
         int len = n_prompt - i < chunk ? n_prompt - i : chunk;
-        if (ld_session_eval(s, prompt + i, len, logits)) goto out;
+        if (ladder_eval(s, prompt + i, len, LADDER_LOGITS_LAST, logits, NULL)) goto out;
         if (o->on_prefill) o->on_prefill(o->ctx, i + len, n_prompt);
     }
     double t1 = ld_now();
@@ -38,7 +38,7 @@ int ld_generate(ld_session *s, const int *prompt, int n_prompt, const ld_gen_opt
         if (o->on_token && o->on_token(o->ctx, tok)) break;
         if (o->stop_at_eos && tok == c->eos_id) break;
         if (k + 1 == o->max_new) break;
-        if (ld_session_eval(s, &tok, 1, logits)) goto out;
+        if (ladder_eval(s, &tok, 1, LADDER_LOGITS_LAST, logits, NULL)) goto out;
     }
     st->decode_s = ld_now() - t1;
     rc = 0;

@@ -2,7 +2,7 @@
 #ifndef LADDER_RUNTIME_GENERATE_H
 #define LADDER_RUNTIME_GENERATE_H
 
-#include "model/session.h"
+#include "ladder.h"
 #include "runtime/sampler.h"
 
 typedef struct {
@@ -22,7 +22,9 @@ typedef struct {
     double prefill_s, decode_s;
 } ld_gen_stats;
 
-int ld_generate(ld_session *s, const int *prompt, int n_prompt, const ld_gen_opts *o, ld_gen_stats *st);
+/* Prefills the prompt, then samples up to max_new tokens, each fed back as a
+ * single decode step; the session keeps the sequence. */
+int ld_generate(ladder_session *s, const int *prompt, int n_prompt, const ld_gen_opts *o, ld_gen_stats *st);
 double ld_now(void);
 
 #endif

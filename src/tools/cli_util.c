@@ -9,8 +9,6 @@
 #include <string.h>
 
 #include "core/error.h"
-#include "io/checkpoint.h"
-#include "model/model.h"
 
 int cli_fail(const char *cmd, const char *fmt, ...) {
     va_list ap;
@@ -85,22 +83,58 @@ const char *cli_value(const char *cmd, int argc, char **argv, int *i) {
     return argv[++*i];
 }
 
-static void load_progress(size_t done, size_t total) {
-    static size_t next, prev;
+static const char *env_isa;
+static int env_threads;
+
+int cli_env_init(void) {
+    /* every value is checked here, so a typo fails every command at once
+       instead of silently running with the defaults */
+    const char *isa = getenv("LADDER_CPU_ISA"), *thr = getenv("LADDER_THREADS");
+    if (isa && *isa) {
+        if (strcmp(isa, "avx512") && strcmp(isa, "avx2") && strcmp(isa, "scalar")) {
+            fprintf(stderr, "ladder: error: LADDER_CPU_ISA: '%s' is not avx512, avx2 or scalar\n", isa);
+            return 1;
+        }
+        env_isa = isa;
+    }
+    if (thr && *thr) {
+        long n;
+        if (cli_int(thr, 0, 4096, &n)) {
+            fprintf(stderr, "ladder: error: LADDER_THREADS: '%s' is not a thread count in [0, 4096] (0 = all online CPUs)\n", thr);
+            return 1;
+        }
+        env_threads = (int)n;
+    }
+    return 0;
+}
+
+const char *cli_env_isa(void) { return env_isa; }
+int cli_env_threads(void) { return env_threads; }
+
+ladder_engine_opts cli_engine_opts(const char *backend, int use_mmap) {
+    ladder_engine_opts o = ladder_engine_opts_default();
+    o.backend = backend;
+    o.cpu_isa = env_isa;
+    o.threads = env_threads;
+    o.weights = use_mmap ? LADDER_WEIGHTS_MMAP : LADDER_WEIGHTS_AUTO;
+    return o;
+}
+
+static void load_progress(void *user, size_t done, size_t total) {
+    size_t *next = user;
     if (total < ((size_t)2 << 30)) return; /* quiet for small checkpoints */
-    if (done < prev) next = 0; /* a new load */
-    prev = done;
-    if (done >= next || done == total) {
+    if (done >= *next || done == total) {
         fprintf(stderr, "load: copying weights into memory, %.1f / %.1f GB\n", (double)done / 1e9, (double)total / 1e9);
-        next = done + total / 10;
+        *next = done + total / 10;
     }
 }
 
-ld_backend_opts cli_backend = {.device = -1};
-
-int cli_load_model(const char *cmd, const char *dir, const ld_backend_ops *ops, int use_mmap, ld_model *m) {
-    ld_load_opts o = {.mode = use_mmap ? LD_LOAD_MMAP : LD_LOAD_AUTO, .progress = load_progress, .backend = cli_backend};
-    if (ld_model_load_opts(dir, ops, &o, m)) return cli_fail(cmd, "%s", ld_last_error());
-    if (m->mapped_why[0]) fprintf(stderr, "ladder %s: note: weights stay mapped from the files: %s\n", cmd, m->mapped_why);
+int cli_open_engine(const char *cmd, const char *dir, const ladder_engine_opts *o, ladder_engine **e) {
+    size_t next = 0;
+    ladder_engine_opts oo = *o;
+    if (!oo.progress) oo.progress = load_progress, oo.progress_user = &next;
+    if (ladder_engine_open(dir, &oo, e)) return cli_fail(cmd, "%s", ladder_last_error());
+    const ladder_info *in = ladder_engine_info(*e);
+    if (in->mapped_note[0]) fprintf(stderr, "ladder %s: note: weights stay mapped from the files: %s\n", cmd, in->mapped_note);
     return 0;
 }

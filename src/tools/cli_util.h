@@ -1,27 +1,35 @@
-/* Small helpers shared by the subcommands: flag parsing and raw id files. */
+/* Small helpers shared by the subcommands: flag parsing, raw id files, and
+ * opening an engine the way every command does. */
 #ifndef LADDER_TOOLS_CLI_UTIL_H
 #define LADDER_TOOLS_CLI_UTIL_H
 
 #include <stddef.h>
 
-#include "model/model.h"
+#include "ladder.h"
 
 /* Prints "ladder <cmd>: error: <msg>" and returns 1. */
 int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Parses a whole decimal integer in [lo, hi]; -1 on error. */
 int cli_int(const char *s, long lo, long hi, long *out);
 int cli_float(const char *s, double lo, double hi, double *out);
-/* Reads raw little-endian int32 ids; sets *n. Returns NULL with ld error set. */
+/* Reads raw little-endian int32 ids; sets *n. Returns NULL with the error set. */
 int *cli_read_ids(const char *path, int *n);
 int cli_write_file(const char *path, const void *data, size_t bytes);
 /* Returns argv[i+1] for a flag that needs a value, or NULL (and reports). */
 const char *cli_value(const char *cmd, int argc, char **argv, int *i);
 
-/* Loads a model for a command that runs it: weights copied into memory when
- * they fit (faster), unless use_mmap; progress on stderr for big ones.
- * Returns 0, or 1 after reporting the error. */
-/* Backend settings from the environment (main.c), for every command. */
-extern ld_backend_opts cli_backend;
-int cli_load_model(const char *cmd, const char *dir, const ld_backend_ops *ops, int use_mmap, ld_model *m);
+/* Reads LADDER_CPU_ISA and LADDER_THREADS once, for every command's engine
+ * options. Returns 0, or 1 after printing a one-line error. */
+int cli_env_init(void);
+/* Engine options of a command: backend NULL = the engine's default, the
+ * environment's cpu settings, weights mapped or (default) copied when they fit. */
+ladder_engine_opts cli_engine_opts(const char *backend, int use_mmap);
+/* The environment's cpu settings alone (NULL / 0 when unset). */
+const char *cli_env_isa(void);
+int cli_env_threads(void);
+/* Opens an engine, with load progress on stderr for big checkpoints and a
+ * note when an automatic load kept the weights mapped. Returns 0, or 1 after
+ * reporting the error. */
+int cli_open_engine(const char *cmd, const char *dir, const ladder_engine_opts *o, ladder_engine **e);
 
 #endif

@@ -6,9 +6,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/error.h"
 #include "tools/cli_util.h"
 #include "conform/conform.h"
+#include "tools/commands.h"
 
 static const char *usage =
     "usage: ladder conform [-b BACKEND] [--op PATTERN] [--seed N] [--quick] [--json FILE]\n"
@@ -46,7 +46,7 @@ int cmd_conform(int argc, char **argv) {
     const char *bk = NULL, *json = NULL, *pids = NULL, *dirs[16];
     int ndirs = 0, ops_only = 0, layers_only = 0, quick = 0;
     long seed = 1, decode = 4;
-    conform_opts oo = {.backend = cli_backend};
+    conform_opts oo = {.backend = {.isa = cli_env_isa(), .threads = cli_env_threads(), .device = -1}};
     for (int i = 1; i < argc; i++) {
         const char *v;
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { fputs(usage, stdout); return 0; }
@@ -71,37 +71,34 @@ int cmd_conform(int argc, char **argv) {
     }
     if (ops_only && layers_only) return cli_fail("conform", "--ops-only and --layers-only exclude each other");
     if (layers_only && !ndirs) return cli_fail("conform", "--layers-only needs at least one -m DIR");
-    if (!bk)
-        for (int i = 0; i < ld_backend_count() && !bk; i++)
-            if (ld_backend_at(i) != &ld_backend_ref_ops) bk = ld_backend_at(i)->name;
-    const ld_backend_ops *ops = bk ? ld_backend_find(bk) : NULL;
-    if (!ops) return cli_fail("conform", "unknown or unusable backend '%s'", bk ? bk : "(none registered)");
+    const char *name;
+    if (conform_select_backend(bk, cli_env_isa(), cli_env_threads(), &name)) return cli_fail("conform", "%s", ladder_last_error());
     int np = 0, *prompt = NULL;
-    if (pids && !(prompt = cli_read_ids(pids, &np))) return cli_fail("conform", "%s", ld_last_error());
+    if (pids && !(prompt = cli_read_ids(pids, &np))) return cli_fail("conform", "%s", ladder_last_error());
     if (pids && !np) { free(prompt); return cli_fail("conform", "%s: the prompt is empty", pids); }
 
     conform_report rep = {0};
     int rc = 0;
     double t0 = now(), t_ops = 0;
-    printf("ladder conform: backend '%s' against ref, seed %ld\n\n", ops->name, seed);
+    printf("ladder conform: backend '%s' against ref, seed %ld\n\n", name, seed);
     if (!layers_only) {
         oo.seed = (uint64_t)seed, oo.reduced = quick, oo.log = stdout;
         conform_print_header(stdout, CONF_OP);
-        if (ld_conform_ops(ops, &oo, &rep) < 0) rc = cli_fail("conform", "%s", ld_last_error());
+        if (ld_conform_ops_named(name, &oo, &rep) < 0) rc = cli_fail("conform", "%s", ladder_last_error());
         t_ops = now() - t0;
     }
     for (int d = 0; d < ndirs && !rc && !ops_only; d++) {
-        conform_layer_opts lo = {.prompt = prompt, .n_prompt = np, .n_decode = (int)decode, .log = stdout, .backend = cli_backend};
+        conform_layer_opts lo = {.prompt = prompt, .n_prompt = np, .n_decode = (int)decode, .log = stdout, .backend = {.isa = cli_env_isa(), .threads = cli_env_threads(), .device = -1}};
         printf("\nlayers of %s (%s prompt of %d tokens, %ld decode steps; rel. error floor 0.1 x row RMS)\n", dirs[d],
                prompt ? "given" : "default", prompt ? np : CONFORM_DEFAULT_PROMPT, decode);
         conform_print_header(stdout, CONF_LAYER);
-        if (ld_conform_layers(ops, dirs[d], &lo, &rep) < 0) rc = cli_fail("conform", "%s: %s", dirs[d], ld_last_error());
+        if (ld_conform_layers_named(name, dirs[d], &lo, &rep) < 0) rc = cli_fail("conform", "%s: %s", dirs[d], ladder_last_error());
     }
     int fo, fl, no = summarize(&rep, CONF_OP, &fo), nl = summarize(&rep, CONF_LAYER, &fl);
-    printf("\nconform %s: ops %d/%d passed%s", ops->name, no - fo, no, layers_only ? " (skipped)" : "");
+    printf("\nconform %s: ops %d/%d passed%s", name, no - fo, no, layers_only ? " (skipped)" : "");
     if (ndirs && !ops_only) printf(", layers %d/%d passed", nl - fl, nl);
     printf(" (ops %.1f s, total %.1f s)\n", t_ops, now() - t0);
-    if (json && conform_write_json(json, ops->name, &rep)) rc = cli_fail("conform", "%s", ld_last_error());
+    if (json && conform_write_json(json, name, &rep)) rc = cli_fail("conform", "%s", ladder_last_error());
     if (!rc && rep.failures) rc = 1;
     conform_report_free(&rep);
     free(prompt);

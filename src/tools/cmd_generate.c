@@ -4,7 +4,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "core/error.h"
 #include "model/synth.h"
 #include "runtime/generate.h"
 #include "text/tokenizer.h"
@@ -28,7 +27,8 @@ static const char *gen_usage =
     "  --prefill-chunk C   prefill the prompt in calls of C tokens (default: one call, or\n"
     "                      512-token calls with progress for prompts over 1024 tokens)\n"
     "  --ignore-eos        keep generating after the end-of-sequence token\n"
-    "  --backend NAME      operator backend (default ref)\n"
+    "  -b, --backend NAME  operator backend (default: the engine's, the fastest this\n"
+    "                      machine runs; `ref` is the scalar ground truth)\n"
     "  --mmap              keep the weights mapped from the files (default: copied into\n"
     "                      memory when they fit in 3/4 of the available memory: faster)\n";
 
@@ -60,28 +60,28 @@ static int print_token(void *ctx, int tok) {
 static int run_generation(const char *cmd, const char *dir, const char *backend, const int *ids, int n_ids,
                           int prepend_bos, ld_gen_opts *o, const double *temp, const long *topk,
                           const double *topp, const ld_tokenizer *tok, int use_mmap) {
-    const ld_backend_ops *ops = ld_backend_find(backend);
-    if (!ops) return cli_fail(cmd, "unknown or unusable backend '%s'", backend);
-    ld_model m;
-    if (cli_load_model(cmd, dir, ops, use_mmap, &m)) return 1;
+    ladder_engine_opts eo = cli_engine_opts(backend, use_mmap);
+    ladder_engine *e;
+    if (cli_open_engine(cmd, dir, &eo, &e)) return 1;
+    const ladder_info *in = ladder_engine_info(e);
     /* flags override generation_config.json, which overrides the built-in defaults */
-    o->sampling.temperature = temp ? (float)*temp : (m.gen.do_sample ? m.gen.temperature : 0.0f);
-    o->sampling.top_k = topk ? (int)*topk : m.gen.top_k;
-    o->sampling.top_p = topp ? (float)*topp : (m.gen.top_p > 0 ? m.gen.top_p : 1.0f);
-    ld_session s;
+    o->sampling.temperature = temp ? (float)*temp : (in->do_sample ? in->temperature : 0.0f);
+    o->sampling.top_k = topk ? (int)*topk : in->top_k;
+    o->sampling.top_p = topp ? (float)*topp : (in->top_p > 0 ? in->top_p : 1.0f);
+    ladder_session *s = NULL;
     ld_gen_stats st;
     stream_ctx sc = {0};
     int rc = 1, *full = malloc(sizeof(int) * (size_t)(n_ids + 1));
-    if (!full) { cli_fail(cmd, "out of memory"); goto out_model; }
+    if (!full) { cli_fail(cmd, "out of memory"); goto out; }
     /* a text prompt gets the model's BOS in front, as the chat encoder writes it */
-    if (prepend_bos) full[0] = m.cfg.bos_id;
+    if (prepend_bos) full[0] = in->bos_id;
     memcpy(full + prepend_bos, ids, sizeof(int) * (size_t)n_ids);
-    if (tok && !(sc.detok = ld_detok_stream_new(tok))) { cli_fail(cmd, "%s", ld_last_error()); goto out_model; }
+    if (tok && !(sc.detok = ld_detok_stream_new(tok))) { cli_fail(cmd, "%s", ladder_last_error()); goto out; }
     o->on_token = print_token;
     o->on_prefill = prefill_progress;
     o->ctx = &sc;
-    if (ld_session_init(&s, &m)) { cli_fail(cmd, "%s", ld_last_error()); goto out_model; }
-    if (ld_generate(&s, full, n_ids + prepend_bos, o, &st)) { printf("\n"); cli_fail(cmd, "%s", ld_last_error()); goto out; }
+    if (ladder_session_new(e, NULL, &s)) { cli_fail(cmd, "%s", ladder_last_error()); goto out; }
+    if (ld_generate(s, full, n_ids + prepend_bos, o, &st)) { printf("\n"); cli_fail(cmd, "%s", ladder_last_error()); goto out; }
     if (sc.detok) {
         const char *tail;
         size_t tn;
@@ -90,14 +90,13 @@ static int run_generation(const char *cmd, const char *dir, const char *backend,
     printf("\n");
     fprintf(stderr, "%s: prefill %d tokens in %.3f s (%.2f tok/s), decode %d tokens in %.3f s (%.2f tok/s), backend %s\n",
             cmd, st.prompt_tokens, st.prefill_s, st.prompt_tokens / (st.prefill_s > 0 ? st.prefill_s : 1e-9),
-            st.new_tokens, st.decode_s, st.new_tokens > 1 ? (st.new_tokens - 1) / st.decode_s : 0.0, ops->name);
+            st.new_tokens, st.decode_s, st.new_tokens > 1 ? (st.new_tokens - 1) / st.decode_s : 0.0, in->backend);
     rc = 0;
 out:
-    ld_session_free(&s);
-out_model:
+    ladder_session_free(s);
     ld_detok_stream_free(sc.detok);
     free(full);
-    ld_model_free(&m);
+    ladder_engine_close(e);
     return rc;
 }
 
@@ -142,7 +141,7 @@ static ld_tokenizer *open_tokenizer(const char *dir, const char *explicit_path, 
 }
 
 int cmd_generate(int argc, char **argv) {
-    const char *dir = NULL, *pp = NULL, *bk = "ref", *text = NULL, *tokp = NULL;
+    const char *dir = NULL, *pp = NULL, *bk = NULL, *text = NULL, *tokp = NULL;
     int want_ids = 0, use_mmap = 0;
     ld_gen_opts o = {.max_new = 32, .stop_at_eos = 1};
     double tv, pv, *temp = NULL, *topp = NULL;
@@ -166,18 +165,18 @@ int cmd_generate(int argc, char **argv) {
     if (!dir || !!pp == !!text) return cli_fail("generate", "-m and exactly one of --prompt-ids or -p are required (see --help)");
     int failed;
     ld_tokenizer *tok = open_tokenizer(dir, tokp, &failed);
-    if (failed) return cli_fail("generate", "%s", ld_last_error());
+    if (failed) return cli_fail("generate", "%s", ladder_last_error());
     if (text && !tok) return cli_fail("generate", "a text prompt needs a tokenizer: %s/tokenizer.json is absent (use -t)", dir);
     int n = 0, *ids = NULL;
     if (pp) {
-        if (!(ids = cli_read_ids(pp, &n))) { ld_tokenizer_free(tok); return cli_fail("generate", "%s", ld_last_error()); }
+        if (!(ids = cli_read_ids(pp, &n))) { ld_tokenizer_free(tok); return cli_fail("generate", "%s", ladder_last_error()); }
     } else {
         int32_t *tid;
         size_t tn;
         ld_encode_opts eo = {.add_bos = 0};
         if (ld_tokenizer_encode(tok, text, strlen(text), &eo, &tid, &tn)) {
             ld_tokenizer_free(tok);
-            return cli_fail("generate", "%s", ld_last_error());
+            return cli_fail("generate", "%s", ladder_last_error());
         }
         ids = malloc(sizeof(int) * (tn + 1));
         if (ids)
@@ -196,7 +195,8 @@ static const char *demo_usage =
     "  Synthesizes the `tiny` preset into DIR (default: ladder-demo-tiny in the current\n"
     "  directory; reused when it already holds a checkpoint) and generates N tokens (default\n"
     "  32) from a fixed prompt. The weights are RANDOM: the tokens mean nothing; the run shows\n"
-    "  the whole pipeline (checkpoint writing, loading, prefill, cached decode, sampling).\n";
+    "  the whole pipeline (checkpoint writing, loading, prefill, cached decode, sampling) on\n"
+    "  the engine's default backend (the fastest this machine runs).\n";
 
 int cmd_demo(int argc, char **argv) {
     const char *dir = "ladder-demo-tiny";
@@ -219,11 +219,11 @@ int cmd_demo(int argc, char **argv) {
         ld_synth_preset("tiny", &c);
         ld_synth_opts so = {.seed = 1, .progress = 1};
         fprintf(stderr, "demo: synthesizing the tiny preset into %s (random weights, seed 1)\n", dir);
-        if (ld_synth_write(&c, dir, &so)) return cli_fail("demo", "%s", ld_last_error());
+        if (ld_synth_write(&c, dir, &so)) return cli_fail("demo", "%s", ladder_last_error());
     }
     fprintf(stderr, "demo: the weights are random, so the generated ids are meaningless\n");
     int prompt[48];
     prompt[0] = 0;
     for (int i = 1; i < 48; i++) prompt[i] = 2 + (i * 97) % 1000;
-    return run_generation("demo", dir, "ref", prompt, 48, 0, &o, temp, topk, topp, NULL, 0);
+    return run_generation("demo", dir, NULL, prompt, 48, 0, &o, temp, topk, topp, NULL, 0);
 }

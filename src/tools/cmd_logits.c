@@ -6,8 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/error.h"
-#include "model/session.h"
 #include "tools/cli_util.h"
 #include "tools/commands.h"
 
@@ -16,10 +14,11 @@ static const char *usage =
     "  Ids are raw little-endian int32. Writes float32 rows of vocab_size: row 0 is the\n"
     "  logits of the last prompt token after one prefill call over the whole prompt,\n"
     "  row i the logits after feeding forced token i-1 as a single decode step.\n"
-    "  --backend NAME   operator backend (default: ref)\n";
+    "  -b, --backend NAME  operator backend (default: the engine's, the fastest this machine\n"
+    "                      runs; `ref` gives the reference's bits, see README)\n";
 
 int cmd_logits(int argc, char **argv) {
-    const char *dir = NULL, *pp = NULL, *fp = NULL, *out = NULL, *bk = "ref";
+    const char *dir = NULL, *pp = NULL, *fp = NULL, *out = NULL, *bk = NULL;
     for (int i = 1; i < argc; i++) {
         const char **dst = NULL;
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { fputs(usage, stdout); return 0; }
@@ -32,31 +31,31 @@ int cmd_logits(int argc, char **argv) {
         if (!(*dst = cli_value("logits", argc, argv, &i))) return 1;
     }
     if (!dir || !pp || !out) return cli_fail("logits", "-m, --prompt-ids and -o are required (see --help)");
-    const ld_backend_ops *ops = ld_backend_find(bk);
-    if (!ops) return cli_fail("logits", "unknown or unusable backend '%s'", bk);
     int np = 0, nf = 0, *prompt = cli_read_ids(pp, &np), *forced = NULL;
-    if (!prompt) return cli_fail("logits", "%s", ld_last_error());
+    if (!prompt) return cli_fail("logits", "%s", ladder_last_error());
     if (np == 0) { free(prompt); return cli_fail("logits", "%s: the prompt is empty", pp); }
-    if (fp && !(forced = cli_read_ids(fp, &nf))) { free(prompt); return cli_fail("logits", "%s", ld_last_error()); }
-    ld_model m;
-    ld_session s;
+    if (fp && !(forced = cli_read_ids(fp, &nf))) { free(prompt); return cli_fail("logits", "%s", ladder_last_error()); }
+    /* one pass over the weights: mapping them costs less than copying */
+    ladder_engine_opts o = cli_engine_opts(bk, 1);
+    ladder_engine *e;
+    ladder_session *s = NULL;
     int rc = 1;
     float *rows = NULL;
-    if (ld_model_load(dir, ops, &m)) { free(prompt); free(forced); return cli_fail("logits", "%s", ld_last_error()); }
-    if (ld_session_init(&s, &m)) goto done_model;
-    long V = m.cfg.vocab_size;
+    if (ladder_engine_open(dir, &o, &e)) { free(prompt); free(forced); return cli_fail("logits", "%s", ladder_last_error()); }
+    if (ladder_session_new(e, NULL, &s)) goto done;
+    long V = ladder_engine_info(e)->vocab_size;
     rows = malloc(sizeof(float) * (size_t)V * (size_t)(nf + 1));
-    if (!rows) { ld_set_error("out of memory"); goto done; }
-    if (ld_session_eval(&s, prompt, np, rows)) goto done;
+    if (!rows) { cli_fail("logits", "out of memory"); rc = 2; goto done; }
+    if (ladder_eval(s, prompt, np, LADDER_LOGITS_LAST, rows, NULL)) goto done;
     for (int i = 0; i < nf; i++)
-        if (ld_session_eval(&s, &forced[i], 1, rows + (long)(i + 1) * V)) goto done;
+        if (ladder_eval(s, &forced[i], 1, LADDER_LOGITS_LAST, rows + (long)(i + 1) * V, NULL)) goto done;
     if (cli_write_file(out, rows, sizeof(float) * (size_t)V * (size_t)(nf + 1))) goto done;
     rc = 0;
 done:
-    ld_session_free(&s);
-done_model:
-    if (rc) cli_fail("logits", "%s", ld_last_error());
-    ld_model_free(&m);
+    if (rc == 1) cli_fail("logits", "%s", ladder_last_error());
+    rc = rc != 0;
+    ladder_session_free(s);
+    ladder_engine_close(e);
     free(rows);
     free(prompt);
     free(forced);

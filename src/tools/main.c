@@ -7,8 +7,6 @@
 #include <malloc.h>
 #endif
 
-#include "core/error.h"
-
 #include "tools/cli_util.h"
 #include "tools/commands.h"
 
@@ -57,18 +55,10 @@ int main(int argc, char **argv) {
     mallopt(M_MMAP_THRESHOLD, 32 << 20);
     mallopt(M_TRIM_THRESHOLD, 256 << 20);
 #endif
-    /* cpu backend knobs for every command: LADDER_CPU_ISA=avx512|avx2|scalar
-       forces a code path (all give the same bits), LADDER_THREADS=N the pool size */
-    const char *isa = getenv("LADDER_CPU_ISA"), *thr = getenv("LADDER_THREADS");
-    if (isa && *isa) cli_backend.isa = isa;
-    if (thr && *thr) {
-        long n;
-        if (cli_int(thr, 1, 4096, &n)) {
-            fprintf(stderr, "ladder: error: LADDER_THREADS='%s' is not a thread count (1..4096)\n", thr);
-            return 2;
-        }
-        cli_backend.threads = (int)n;
-    }
+    /* LADDER_CPU_ISA=avx512|avx2|scalar forces the cpu backend's code path (all
+       give the same bits), LADDER_THREADS=N its pool size; commands pass them
+       on in their engine options */
+    if (cli_env_init()) return 2;
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
     fprintf(stderr, "ladder: unknown command '%s'\n", argv[1]);

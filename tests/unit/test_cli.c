@@ -137,6 +137,32 @@ int main(void) {
             CHECK(lines(out) == 1 && strstr(out, "error"), "'%s' printed:\n%s", c2, out ? out : "");
         free(out);
     }
+    /* the engine picks the default backend; ref only on request */
+    snprintf(cmd, sizeof cmd, "%s generate -m %s/a --prompt-ids %s/p.i32 -n 2 2>&1 >/dev/null", bin, tmp, tmp);
+    CHECK(test_run(cmd, &out) == 0 && out && strstr(out, "backend cpu"), "generate default backend: %s", out ? out : "");
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s generate -m %s/a --prompt-ids %s/p.i32 -n 2 -b ref 2>&1 >/dev/null", bin, tmp, tmp);
+    CHECK(test_run(cmd, &out) == 0 && out && strstr(out, "backend ref"), "generate -b ref: %s", out ? out : "");
+    free(out);
+    /* logits: the default (cpu) and ref agree on the contract's shape, and each is deterministic */
+    snprintf(cmd, sizeof cmd, "%s logits -m %s/a --prompt-ids %s/p.i32 -b ref -o %s/r.f32 && "
+                              "LADDER_CPU_ISA=scalar LADDER_THREADS=1 %s logits -m %s/a --prompt-ids %s/p.i32 -o %s/s.f32 && "
+                              "%s logits -m %s/a --prompt-ids %s/p.i32 -o %s/d.f32 && cmp -s %s/s.f32 %s/d.f32",
+             bin, tmp, tmp, tmp, bin, tmp, tmp, tmp, bin, tmp, tmp, tmp, tmp, tmp);
+    CHECK(test_run(cmd, NULL) == 0, "cpu logits depend on the ISA path or thread count");
+    /* the environment's cpu settings are checked strictly, for every command */
+    const char *bad_env[] = {"LADDER_THREADS=abc", "LADDER_THREADS=-1", "LADDER_THREADS=2x", "LADDER_CPU_ISA=sse9"};
+    for (size_t i = 0; i < sizeof bad_env / sizeof bad_env[0]; i++) {
+        snprintf(cmd, sizeof cmd, "%s %s info -m %s/a 2>&1 >/dev/null", bad_env[i], bin, tmp);
+        int erc = test_run(cmd, &out);
+        CHECK(erc == 2 && lines(out) == 1 && strstr(out, "error") && strstr(out, "LADDER_"), "%s: rc %d, %s", bad_env[i], erc,
+              out ? out : "");
+        free(out);
+    }
+    snprintf(cmd, sizeof cmd, "%s logits -m %s/a --prompt-ids %s/p.i32 -b nosuch -o /dev/null 2>&1", bin, tmp, tmp);
+    CHECK(test_run(cmd, &out) == 1 && out && strstr(out, "unknown backend 'nosuch'"), "bad backend: %s", out ? out : "");
+    free(out);
+
     /* a prompt id outside the vocabulary is refused with a clear message */
     snprintf(cmd, sizeof cmd, "printf '\\377\\377\\000\\000' > %s/big.i32 && %s logits -m %s/a --prompt-ids %s/big.i32 -o /dev/null 2>&1",
              tmp, bin, tmp, tmp);

@@ -8,8 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/error.h"
-#include "model/session.h"
+#include "ladder.h"
 #include "testutil.h"
 
 typedef struct {
@@ -21,7 +20,15 @@ typedef struct {
 
 static int same_bits(float a, float b) { return a == b || (isnan(a) && isnan(b)); }
 
-static void on_dump(void *vctx, const char *name, int layer, ld_dump_kind kind, const void *data, int rows, int cols) {
+/* bf16 is the upper half of an fp32 (ladder.h) */
+static float bf16_value(uint16_t v) {
+    uint32_t u = (uint32_t)v << 16;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+static void on_dump(void *vctx, const char *name, int layer, ladder_dump_kind kind, const void *data, int rows, int cols) {
     dump_ctx *c = vctx;
     char path[4096];
     const char *gname = NULL;
@@ -44,9 +51,9 @@ static void on_dump(void *vctx, const char *name, int layer, ld_dump_kind kind, 
     if (sz != (size_t)n * 4) { free(g); return; }
     for (long i = 0; i < n; i++) {
         int ok;
-        if (kind == LD_DUMP_I32) ok = ((const int32_t *)g)[i] == ((const int *)data)[i];
-        else if (kind == LD_DUMP_F32) ok = same_bits(((const float *)g)[i], ((const float *)data)[i]);
-        else ok = same_bits(((const float *)g)[i], ld_bf16_to_f32(((const ld_bf16 *)data)[i]));
+        if (kind == LADDER_DUMP_I32) ok = ((const int32_t *)g)[i] == ((const int *)data)[i];
+        else if (kind == LADDER_DUMP_F32) ok = same_bits(((const float *)g)[i], ((const float *)data)[i]);
+        else ok = same_bits(((const float *)g)[i], bf16_value(((const uint16_t *)data)[i]));
         if (!ok && first < 0) first = i;
         bad += !ok;
     }
@@ -70,12 +77,13 @@ static int *read_i32(const char *dir, const char *name, int *n) {
 }
 
 static void run_case(const char *dir) {
-    ld_model m;
-    if (ld_model_load(dir, &ld_backend_ref_ops, &m)) {
-        CHECK(0, "%s: load failed: %s", dir, ld_last_error());
+    ladder_engine_opts eo = {.backend = "ref", .weights = LADDER_WEIGHTS_MMAP};
+    ladder_engine *e;
+    if (ladder_engine_open(dir, &eo, &e)) {
+        CHECK(0, "%s: load failed: %s", dir, ladder_last_error());
         return;
     }
-    int V = m.cfg.vocab_size, np = 0, nf = 0, ng = 0;
+    int V = ladder_engine_info(e)->vocab_size, np = 0, nf = 0, ng = 0;
     int *prompt = read_i32(dir, "prompt_ids.i32", &np), *forced = read_i32(dir, "forced_ids.i32", &nf);
     int *greedy = read_i32(dir, "greedy_ids.i32", &ng);
     float *gp = (float *)read_i32(dir, "prefill_logits.f32", &(int){0});
@@ -83,30 +91,40 @@ static void run_case(const char *dir) {
     CHECK(prompt && forced && greedy && gp && gd, "%s: golden arrays missing", dir);
     if (!(prompt && forced && greedy && gp && gd)) goto out;
     float *lg = malloc(sizeof(float) * (size_t)V);
-    ld_session s;
+    ladder_session *s = NULL;
     dump_ctx dc = {.dir = dir, .S = np};
-    CHECK(ld_session_init(&s, &m) == 0, "session: %s", ld_last_error());
-    s.dump = on_dump;
-    s.dump_ctx = &dc;
-    CHECK(ld_session_eval(&s, prompt, np, lg) == 0, "prefill: %s", ld_last_error());
-    s.dump = NULL;
+    CHECK(ladder_session_new(e, NULL, &s) == 0, "session: %s", ladder_last_error());
+    if (!s) { free(lg); goto out; }
+    ladder_session_observe(s, on_dump, &dc);
+    CHECK(ladder_eval(s, prompt, np, LADDER_LOGITS_LAST, lg, NULL) == 0, "prefill: %s", ladder_last_error());
+    ladder_session_observe(s, NULL, NULL);
     long diff = 0;
     for (int i = 0; i < V; i++) diff += !same_bits(lg[i], gp[i]);
     CHECK(diff == 0, "%s: prefill logits differ in %ld of %d values", dir, diff, V);
     int bad_rows = 0;
     for (int j = 0; j < nf; j++) {
-        CHECK(ld_session_eval(&s, &forced[j], 1, lg) == 0, "decode: %s", ld_last_error());
+        CHECK(ladder_eval(s, &forced[j], 1, LADDER_LOGITS_LAST, lg, NULL) == 0, "decode: %s", ladder_last_error());
         diff = 0;
         for (int i = 0; i < V; i++) diff += !same_bits(lg[i], gd[(long)j * V + i]);
         if (diff && !bad_rows++) fprintf(stderr, "%s: forced decode row %d differs in %ld values\n", dir, j, diff);
     }
     CHECK(bad_rows == 0, "%s: %d of %d forced-decode rows differ", dir, bad_rows, nf);
+    /* the last row of all-rows logits is the golden prefill row too */
+    {
+        float *all = malloc(sizeof(float) * (size_t)V * (size_t)np);
+        ladder_session *s2 = NULL;
+        CHECK(all && ladder_session_new(e, NULL, &s2) == 0 && ladder_eval(s2, prompt, np, LADDER_LOGITS_ALL, all, NULL) == 0,
+              "all rows: %s", ladder_last_error());
+        CHECK(all && !memcmp(all + (long)(np - 1) * V, gp, sizeof(float) * (size_t)V), "%s: last ALL row differs from golden", dir);
+        ladder_session_free(s2);
+        free(all);
+    }
     /* greedy from a fresh state */
-    ld_session_reset(&s);
+    ladder_session_reset(s);
     int tok = -1, greedy_bad = -1;
     for (int j = 0; j < ng; j++) {
-        int rc = j == 0 ? ld_session_eval(&s, prompt, np, lg) : ld_session_eval(&s, &tok, 1, lg);
-        CHECK(rc == 0, "greedy step %d: %s", j, ld_last_error());
+        int rc = j == 0 ? ladder_eval(s, prompt, np, LADDER_LOGITS_LAST, lg, NULL) : ladder_eval(s, &tok, 1, LADDER_LOGITS_LAST, lg, NULL);
+        CHECK(rc == 0, "greedy step %d: %s", j, ladder_last_error());
         tok = 0;
         for (int i = 1; i < V; i++)
             if (lg[i] > lg[tok]) tok = i;
@@ -134,7 +152,7 @@ static void run_case(const char *dir) {
         }
         free(rows);
     }
-    ld_session_free(&s);
+    ladder_session_free(s);
     free(lg);
 out:
     free(prompt);
@@ -142,7 +160,7 @@ out:
     free(greedy);
     free(gp);
     free(gd);
-    ld_model_free(&m);
+    ladder_engine_close(e);
 }
 
 int main(void) {

@@ -1,12 +1,13 @@
 /* Cache consistency on a synthetic checkpoint: the same tokens must give
  * bit-identical logits and caches whether they arrive as one prefill, as a
  * prefill followed by single-token decode steps, or as prefill chunks of at
- * least one window; sessions on one model must not interfere. */
+ * least one window; sessions on one engine must not interfere. Runs through
+ * ladder.h; the cache comparison looks below it (model/engine.h). */
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/error.h"
-#include "model/session.h"
+#include "ladder.h"
+#include "model/engine.h"
 #include "model/synth.h"
 #include "testutil.h"
 
@@ -16,25 +17,26 @@ static int toks[NTOK];
 
 /* Feeds toks[0..NTOK) in calls of the given sizes (0-terminated list; the
  * last size repeats), returning the logits after the last token. */
-static int run(const ld_model *m, const int *sizes, float *logits, ld_session *keep) {
-    ld_session s;
-    if (ld_session_init(&s, m)) return -1;
+static int run(ladder_engine *e, const int *sizes, float *logits, ladder_session **keep) {
+    ladder_session *s;
+    if (ladder_session_new(e, NULL, &s)) return -1;
     int pos = 0, si = 0;
     while (pos < NTOK) {
         int n = sizes[si];
         if (sizes[si + 1]) si++;
         if (n > NTOK - pos) n = NTOK - pos;
-        if (ld_session_eval(&s, toks + pos, n, logits)) { ld_session_free(&s); return -1; }
+        if (ladder_eval(s, toks + pos, n, LADDER_LOGITS_LAST, logits, NULL)) { ladder_session_free(s); return -1; }
         pos += n;
     }
     if (keep) *keep = s;
-    else ld_session_free(&s);
+    else ladder_session_free(s);
     return 0;
 }
 
 static int same(const float *a, const float *b, int n) { return memcmp(a, b, sizeof(float) * (size_t)n) == 0; }
 
-static int same_cache(const ld_session *a, const ld_session *b) {
+static int same_cache(ladder_session *sa, ladder_session *sb) {
+    const ld_session *a = ld_engine_session(sa), *b = ld_engine_session(sb);
     const ld_config *c = &a->m->cfg;
     for (int l = 0; l < c->n_layers; l++) {
         const ld_layer_cache *x = &a->lc[l], *y = &b->lc[l];
@@ -52,96 +54,97 @@ int main(void) {
     ld_config c;
     ld_synth_preset("tiny", &c);
     ld_synth_opts so = {.seed = 7};
-    CHECK(ld_synth_write(&c, dir, &so) == 0, "synth: %s", ld_last_error());
-    ld_model m;
-    if (ld_model_load(dir, &ld_backend_ref_ops, &m)) {
-        CHECK(0, "load: %s", ld_last_error());
+    CHECK(ld_synth_write(&c, dir, &so) == 0, "synth: %s", ladder_last_error());
+    ladder_engine_opts eo = {.backend = "ref"};
+    ladder_engine *m;
+    if (ladder_engine_open(dir, &eo, &m)) {
+        CHECK(0, "load: %s", ladder_last_error());
         return test_summary("session");
     }
-    int V = m.cfg.vocab_size, W = m.cfg.window;
+    int V = ladder_engine_info(m)->vocab_size, W = ladder_engine_info(m)->window;
     toks[0] = 0;
     for (int i = 1; i < NTOK; i++) toks[i] = 2 + (i * 7919) % (V - 2);
     float *ref = malloc(sizeof(float) * (size_t)V), *got = malloc(sizeof(float) * (size_t)V);
-    ld_session s_ref, s_got;
+    ladder_session *s_ref = NULL, *s_got = NULL;
     int one_shot[] = {NTOK, 0};
-    CHECK(run(&m, one_shot, ref, &s_ref) == 0, "one-shot: %s", ld_last_error());
+    CHECK(run(m, one_shot, ref, &s_ref) == 0, "one-shot: %s", ladder_last_error());
 
     /* prefill of at least one window, then one token per decode step */
     int pre_dec[] = {30, 1, 0};
-    CHECK(run(&m, pre_dec, got, &s_got) == 0, "prefill+decode: %s", ld_last_error());
+    CHECK(run(m, pre_dec, got, &s_got) == 0, "prefill+decode: %s", ladder_last_error());
     CHECK(same(ref, got, V), "prefill(30)+decode differs from one-shot prefill(%d)", NTOK);
-    CHECK(same_cache(&s_ref, &s_got), "caches differ after prefill+decode");
-    ld_session_free(&s_got);
+    CHECK(same_cache(s_ref, s_got), "caches differ after prefill+decode");
+    ladder_session_free(s_got);
 
     /* chunks of exactly one window, of a non-multiple, and uneven chunks */
     int ch1[] = {16, 0}, ch2[] = {23, 0}, ch3[] = {W, 41, 17, 0};
     const int *chunks[] = {ch1, ch2, ch3};
     for (int i = 0; i < 3; i++) {
-        CHECK(run(&m, chunks[i], got, &s_got) == 0, "chunked: %s", ld_last_error());
+        CHECK(run(m, chunks[i], got, &s_got) == 0, "chunked: %s", ladder_last_error());
         CHECK(same(ref, got, V), "chunked prefill #%d differs from one-shot", i);
-        CHECK(same_cache(&s_ref, &s_got), "caches differ after chunked prefill #%d", i);
-        ld_session_free(&s_got);
+        CHECK(same_cache(s_ref, s_got), "caches differ after chunked prefill #%d", i);
+        ladder_session_free(s_got);
     }
 
     /* two interleaved sessions equal two sessions run alone */
-    ld_session a, b;
-    CHECK(ld_session_init(&a, &m) == 0 && ld_session_init(&b, &m) == 0, "init: %s", ld_last_error());
+    ladder_session *a = NULL, *b = NULL;
+    CHECK(ladder_session_new(m, NULL, &a) == 0 && ladder_session_new(m, NULL, &b) == 0, "init: %s", ladder_last_error());
     float *la = malloc(sizeof(float) * (size_t)V), *lb = malloc(sizeof(float) * (size_t)V);
-    CHECK(ld_session_eval(&a, toks, 20, la) == 0, "a");
-    CHECK(ld_session_eval(&b, toks + 50, 20, lb) == 0, "b");
+    CHECK(ladder_eval(a, toks, 20, LADDER_LOGITS_LAST, la, NULL) == 0, "a");
+    CHECK(ladder_eval(b, toks + 50, 20, LADDER_LOGITS_LAST, lb, NULL) == 0, "b");
     for (int i = 20; i < NTOK; i++) {
-        CHECK(ld_session_eval(&a, toks + i, 1, la) == 0, "a step");
-        if (i < 50) CHECK(ld_session_eval(&b, toks + 70 + (i - 20), 1, lb) == 0, "b step"); /* toks[70..99] */
+        CHECK(ladder_eval(a, toks + i, 1, LADDER_LOGITS_LAST, la, NULL) == 0, "a step");
+        if (i < 50) CHECK(ladder_eval(b, toks + 70 + (i - 20), 1, LADDER_LOGITS_LAST, lb, NULL) == 0, "b step"); /* toks[70..99] */
     }
     CHECK(same(ref, la, V), "session a disturbed by interleaved session b");
 
     /* batched decode: the same sequence decoded alone and inside a batch of
        three sessions at other positions (one of them prefilling) */
     {
-        ld_session alone, x[3];
+        ladder_session *alone = NULL, *x[3] = {0};
         float *lo = malloc(sizeof(float) * (size_t)V), *lbat = malloc(sizeof(float) * 3 * (size_t)V);
-        CHECK(ld_session_init(&alone, &m) == 0, "init");
-        for (int i = 0; i < 3; i++) CHECK(ld_session_init(&x[i], &m) == 0, "init");
-        CHECK(ld_session_eval(&alone, toks, 30, lo) == 0, "alone prefill");
-        CHECK(ld_session_eval(&x[0], toks, 30, lbat) == 0, "x0 prefill");
-        CHECK(ld_session_eval(&x[1], toks + 40, 7, lbat) == 0, "x1 prefill");
+        CHECK(ladder_session_new(m, NULL, &alone) == 0, "init");
+        for (int i = 0; i < 3; i++) CHECK(ladder_session_new(m, NULL, &x[i]) == 0, "init");
+        CHECK(ladder_eval(alone, toks, 30, LADDER_LOGITS_LAST, lo, NULL) == 0, "alone prefill");
+        CHECK(ladder_eval(x[0], toks, 30, LADDER_LOGITS_LAST, lbat, NULL) == 0, "x0 prefill");
+        CHECK(ladder_eval(x[1], toks + 40, 7, LADDER_LOGITS_LAST, lbat, NULL) == 0, "x1 prefill");
         int bad_rows = 0;
         for (int i = 30; i < 60; i++) {
-            CHECK(ld_session_eval(&alone, toks + i, 1, lo) == 0, "alone step");
-            ld_session *bs[3] = {&x[1], &x[0], &x[2]};
+            CHECK(ladder_eval(alone, toks + i, 1, LADDER_LOGITS_LAST, lo, NULL) == 0, "alone step");
+            ladder_session *bs[3] = {x[1], x[0], x[2]};
             const int *bi[3] = {toks + 47 + (i - 30) % 40, toks + i, toks + (i % 5 == 0 ? 10 : 3)};
             int bn[3] = {1, 1, i % 5 == 0 ? 5 : 1};
-            CHECK(ld_batch_eval(bs, bi, bn, 3, lbat) == 0, "batch step: %s", ld_last_error());
+            CHECK(ladder_eval_batch(bs, bi, bn, 3, lbat, NULL) == 0, "batch step: %s", ladder_last_error());
             bad_rows += !same(lo, lbat + V, V);
         }
         CHECK(bad_rows == 0, "%d of 30 decode steps differ between alone and batched", bad_rows);
-        ld_session *dup[2] = {&x[0], &x[0]};
+        ladder_session *dup[2] = {x[0], x[0]};
         const int *di[2] = {toks, toks};
         int dn[2] = {1, 1};
-        CHECK(ld_batch_eval(dup, di, dn, 2, lbat) != 0, "a session twice in one batch was accepted");
-        ld_session_free(&alone);
-        for (int i = 0; i < 3; i++) ld_session_free(&x[i]);
+        CHECK(ladder_eval_batch(dup, di, dn, 2, lbat, NULL) != 0, "a session twice in one batch was accepted");
+        ladder_session_free(alone);
+        for (int i = 0; i < 3; i++) ladder_session_free(x[i]);
         free(lo);
         free(lbat);
     }
 
     /* reset returns a session to an empty state */
-    ld_session_reset(&a);
-    CHECK(ld_session_eval(&a, toks, NTOK, la) == 0, "after reset");
+    ladder_session_reset(a);
+    CHECK(ladder_eval(a, toks, NTOK, LADDER_LOGITS_LAST, la, NULL) == 0, "after reset");
     CHECK(same(ref, la, V), "reset session differs from a fresh one");
 
     /* bad input is refused without touching the state */
     int bad = V + 5;
-    CHECK(ld_session_eval(&a, &bad, 1, la) != 0, "out-of-vocabulary id accepted");
-    CHECK(strstr(ld_last_error(), "vocabulary") != NULL, "error text: %s", ld_last_error());
+    CHECK(ladder_eval(a, &bad, 1, LADDER_LOGITS_LAST, la, NULL) != 0, "out-of-vocabulary id accepted");
+    CHECK(strstr(ladder_last_error(), "vocabulary") != NULL, "error text: %s", ladder_last_error());
 
-    ld_session_free(&a);
-    ld_session_free(&b);
-    ld_session_free(&s_ref);
+    ladder_session_free(a);
+    ladder_session_free(b);
+    ladder_session_free(s_ref);
     free(la);
     free(lb);
     free(ref);
     free(got);
-    ld_model_free(&m);
+    ladder_engine_close(m);
     return test_summary("session");
 }
