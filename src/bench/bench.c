@@ -37,24 +37,30 @@ static int *prompt_ids(int n, int vocab, int seed) {
 
 /* Prefill `ctx` tokens, then decode `steps` greedy tokens; tok/s and the
  * weight bytes per decoded token. */
-static int decode_run(ladder_engine *e, int ctx, int steps, double *tps, double *bytes_per_tok) {
+static int decode_run(ladder_engine *e, int ctx, int steps, double *tps, double *bytes_per_tok, double *h2d,
+                      double *d2h) {
     int V = ladder_engine_info(e)->vocab_size, rc = -1;
     ladder_session *s = NULL;
     int *p = prompt_ids(ctx, V, ctx);
     float *lg = malloc(sizeof(float) * (size_t)V);
     if (!p || !lg) { ld_set_error("out of memory"); goto out; }
-    if (ladder_session_new(e, NULL, &s)) goto out;
+    ladder_session_opts so = {.context = ctx + steps};
+    if (ladder_session_new(e, &so, &s)) goto out;
     for (int i = 0; i < ctx; i += 512) /* chunks of >= one window: same bits as one shot */
         if (ladder_eval(s, p + i, ctx - i < 512 ? ctx - i : 512, LADDER_LOGITS_LAST, lg, NULL)) goto out;
-    double bytes = 0, t0 = ld_now();
+    double bytes = 0, up = 0, down = 0, t0 = ld_now();
     for (int k = 0; k < steps; k++) {
         int tok = ld_argmax(lg, V);
         ladder_stats st;
         if (ladder_eval(s, &tok, 1, LADDER_LOGITS_LAST, lg, &st)) goto out;
         bytes += st.weight_bytes;
+        up += (double)st.h2d_bytes;
+        down += (double)st.d2h_bytes;
     }
     *tps = steps / (ld_now() - t0);
     *bytes_per_tok = bytes / steps;
+    *h2d = up / steps;
+    *d2h = down / steps;
     rc = 0;
 out:
     ladder_session_free(s);
@@ -63,17 +69,19 @@ out:
     return rc;
 }
 
-static int prefill_run(ladder_engine *e, int n, double *tps, double *flops) {
+static int prefill_run(ladder_engine *e, int n, double *tps, double *flops, double *scratch) {
     ladder_session *s = NULL;
     int *p = prompt_ids(n, ladder_engine_info(e)->vocab_size, 7), rc = -1;
     ladder_stats st;
     if (!p) { ld_set_error("out of memory"); goto out; }
-    if (ladder_session_new(e, NULL, &s)) goto out;
+    ladder_session_opts so = {.context = n};
+    if (ladder_session_new(e, &so, &s)) goto out;
     double t0 = ld_now();
     if (ladder_eval(s, p, n, LADDER_LOGITS_NONE, NULL, &st)) goto out;
     double dt = ld_now() - t0;
     *tps = n / dt;
     *flops = 2 * st.macs / dt;
+    *scratch = (double)st.scratch_peak_bytes;
     rc = 0;
 out:
     ladder_session_free(s);
@@ -89,7 +97,8 @@ static int batch_run(ladder_engine *e, int B, int steps, double *tps, double *by
     float *lg = malloc(sizeof(float) * (size_t)V * B);
     if (!ss || !tok || !ones || !ip || !lg) { ld_set_error("out of memory"); goto out; }
     for (int b = 0; b < B; b++, made++) {
-        if (ladder_session_new(e, NULL, &ss[b])) goto out;
+        ladder_session_opts so = {.context = 64 + steps};
+        if (ladder_session_new(e, &so, &ss[b])) goto out;
         int *p = prompt_ids(64, V, 100 + b);
         int r = !p || ladder_eval(ss[b], p, 64, LADDER_LOGITS_LAST, lg + (long)b * V, NULL);
         free(p);
@@ -163,7 +172,10 @@ int bench_run(ladder_engine *e, const bench_opts *opts, bench_report *r) {
         d->context = ctx[i], d->tokens = i == 0 ? o.decode_tokens : 32;
         snprintf(what, sizeof what, "decode, context %d, %d tokens", d->context, d->tokens);
         say(&o, what);
-        if (decode_run(e, d->context, d->tokens, &d->tok_per_s, &d->bytes_per_token)) return -1;
+        if (decode_run(e, d->context, d->tokens, &d->tok_per_s, &d->bytes_per_token, &d->h2d_per_token,
+                       &d->d2h_per_token))
+            return -1;
+        d->transfer_bound = 2.0 * ladder_engine_info(e)->vocab_size * 4 + 65536;
         d->read_bw = bracket_bw(T, &last_bw);
         d->roofline_tok_per_s = d->read_bw / d->bytes_per_token;
         d->fraction = d->tok_per_s / d->roofline_tok_per_s;
@@ -175,7 +187,7 @@ int bench_run(ladder_engine *e, const bench_opts *opts, bench_report *r) {
     p->tokens = o.prefill_tokens;
     snprintf(what, sizeof what, "prefill of %d tokens", p->tokens);
     say(&o, what);
-    if (prefill_run(e, p->tokens, &p->tok_per_s, &p->flops)) return -1;
+    if (prefill_run(e, p->tokens, &p->tok_per_s, &p->flops, &p->scratch_peak)) return -1;
     const char *isa;
     double now = ld_measure_peak_fma(T, &isa);
     p->peak_flops = now > last_peak ? now : last_peak;
@@ -220,12 +232,14 @@ int bench_write_json(FILE *f, const char *model, const bench_report *r) {
     fprintf(f, "\n  ],\n  \"decode\": [");
     for (int i = 0; i < r->n_decode; i++) {
         const bench_decode *d = &r->decode[i];
-        fprintf(f, "%s\n    {\"context\": %d, \"tokens\": %d, \"tok_per_s\": %.4g, \"weight_bytes_per_token\": %.6g, \"read_bw_Bps\": %.4g, \"roofline_tok_per_s\": %.4g, \"fraction\": %.4f}",
-                i ? "," : "", d->context, d->tokens, d->tok_per_s, d->bytes_per_token, d->read_bw, d->roofline_tok_per_s, d->fraction);
+        fprintf(f, "%s\n    {\"context\": %d, \"tokens\": %d, \"tok_per_s\": %.4g, \"weight_bytes_per_token\": %.6g, \"read_bw_Bps\": %.4g, \"roofline_tok_per_s\": %.4g, \"fraction\": %.4f, "
+                   "\"h2d_bytes_per_token\": %.6g, \"d2h_bytes_per_token\": %.6g, \"transfer_bound_bytes\": %.6g}",
+                i ? "," : "", d->context, d->tokens, d->tok_per_s, d->bytes_per_token, d->read_bw, d->roofline_tok_per_s, d->fraction,
+                d->h2d_per_token, d->d2h_per_token, d->transfer_bound);
     }
     const bench_prefill *p = &r->prefill;
-    fprintf(f, "\n  ],\n  \"prefill\": {\"tokens\": %d, \"tok_per_s\": %.4g, \"flops\": %.4g, \"peak_flops\": %.4g, \"fraction\": %.4f},\n  \"batched\": [",
-            p->tokens, p->tok_per_s, p->flops, p->peak_flops, p->fraction);
+    fprintf(f, "\n  ],\n  \"prefill\": {\"tokens\": %d, \"tok_per_s\": %.4g, \"flops\": %.4g, \"peak_flops\": %.4g, \"fraction\": %.4f, \"scratch_peak_bytes\": %.6g},\n  \"batched\": [",
+            p->tokens, p->tok_per_s, p->flops, p->peak_flops, p->fraction, p->scratch_peak);
     for (int i = 0; i < r->n_batched; i++) {
         const bench_batched *b = &r->batched[i];
         fprintf(f, "%s\n    {\"batch\": %d, \"tok_per_s\": %.4g, \"speedup_vs_1\": %.4g, \"speedup_reference\": \"%s\", \"speedup_bytes_bound\": %.4g, \"weight_bytes_per_step\": %.6g, \"read_bw_Bps\": %.4g, \"fraction\": %.4f}",

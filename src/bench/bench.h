@@ -36,11 +36,16 @@ typedef struct {
 typedef struct {
     int context, tokens;              /* prompt length, greedy tokens decoded after it */
     double tok_per_s, bytes_per_token, read_bw, roofline_tok_per_s, fraction;
+    /* bytes crossing the bus per decoded token (0 on host backends), and the
+       bound a device-resident backend must stay under: the logits row down
+       (and as much again of slack) plus 64 KiB of ids and RoPE rows */
+    double h2d_per_token, d2h_per_token, transfer_bound;
 } bench_decode;
 
 typedef struct {
     int tokens;
     double tok_per_s, flops, peak_flops, fraction;
+    double scratch_peak;   /* scratch bytes the one-call prefill held at its peak */
 } bench_prefill;
 
 typedef struct {

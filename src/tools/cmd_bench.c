@@ -16,12 +16,14 @@ static const char *usage =
     "  8 activation rows), and again on a 4 MB slice of one of them that stays in cache (the\n"
     "  kernels' own ceiling, without memory); decode tok/s after a 64-token prompt (N decoded\n"
     "  tokens, default 128) and after longer contexts (default 1024; 32 decoded tokens each);\n"
-    "  prefill tok/s of a 512-token prompt; batched decode tok/s for B sequences (default\n"
-    "  1,4,8), each with its speed-up over B = 1 when that ran first, else over the\n"
-    "  single-sequence decode, and the speed-up the weight bytes allow (B times the bytes a\n"
+    "  prefill tok/s of a 512-token prompt and the scratch memory it held at its peak;\n"
+    "  batched decode tok/s for B sequences (default 1,4,8), each with its speed-up over\n"
+    "  B = 1 when that ran first, else over the single-sequence decode, and the speed-up the\n"
+    "  weight bytes allow (B times the bytes a\n"
     "  one-sequence step reads, over the bytes a B-sequence step reads: the sequences route to\n"
     "  different experts). Each figure is also given as a fraction of its roofline, measured\n"
-    "  again right after it: the higher of the measurements before and after counts. Greedy\n"
+    "  again right after it: the higher of the measurements before and after counts. A backend\n"
+    "  with device memory also reports the bytes crossing the bus per decoded token. Greedy\n"
     "  decoding; the prompt is a fixed pseudo-random token sequence. -b defaults to the\n"
     "  engine's backend (the fastest this machine runs); -t to LADDER_THREADS, else all\n"
     "  online CPUs. Weights are copied into memory when they fit (streaming them from the\n"
@@ -50,10 +52,14 @@ static void result(void *ctx, const bench_report *r, bench_section sec, int i) {
         const bench_decode *d = &r->decode[i];
         printf("decode    context %6d: %7.2f tok/s, %.3f GB weights/token, roofline %.2f tok/s (%.1f GB/s) -> %.1f%% of roofline\n",
                d->context, d->tok_per_s, d->bytes_per_token / 1e9, d->roofline_tok_per_s, d->read_bw / 1e9, 100 * d->fraction);
+        if (d->h2d_per_token + d->d2h_per_token > 0)
+            printf("          bus per token: %.0f B host->device, %.0f B device->host (bound %.0f B: %s)\n",
+                   d->h2d_per_token, d->d2h_per_token, d->transfer_bound,
+                   d->h2d_per_token + d->d2h_per_token <= d->transfer_bound ? "within" : "EXCEEDED");
     } else if (sec == BENCH_PREFILL) {
         const bench_prefill *p = &r->prefill;
-        printf("prefill   %d tokens: %7.2f tok/s, %.1f GFLOP/s -> %.1f%% of peak FMA (%.1f GFLOP/s)\n", p->tokens,
-               p->tok_per_s, p->flops / 1e9, 100 * p->fraction, p->peak_flops / 1e9);
+        printf("prefill   %d tokens: %7.2f tok/s, %.1f GFLOP/s -> %.1f%% of peak FMA (%.1f GFLOP/s); scratch peak %.1f MB\n",
+               p->tokens, p->tok_per_s, p->flops / 1e9, 100 * p->fraction, p->peak_flops / 1e9, p->scratch_peak / 1e6);
     } else {
         const bench_batched *b = &r->batched[i];
         printf("batched   B = %2d: %7.2f tok/s (%.2fx %s, %.2fx by bytes read), %.3f GB weights/step, roofline %.2f tok/s (%.1f GB/s) -> %.1f%%\n",
