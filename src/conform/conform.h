@@ -35,6 +35,7 @@ typedef struct {
     double frac01;   /* layer rows: ... > 0.1% */
     char tol[40];    /* the tolerance the row was judged against, in words */
     int pass;
+    int unsupported; /* op rows: the backend leaves the slot empty (not run, not a failure) */
     char why[96];    /* first reason of a failure ("" when passed) */
 } conform_row;
 

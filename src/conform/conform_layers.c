@@ -53,7 +53,7 @@ void conform_print_header(FILE *f, conform_kind kind) {
 }
 
 void conform_print_row(FILE *f, const conform_row *w) {
-    const char *res = w->pass ? "PASS" : "FAIL";
+    const char *res = w->unsupported ? "N/A" : w->pass ? "PASS" : "FAIL";
     if (w->kind == CONF_OP)
         fprintf(f, "%-14s %-46s %3d %9.2e %12.9f %9.2e %9.2e  %-26s %s%s%s%s\n", w->op, w->shape, w->m, w->nmse,
                 w->cos, w->maxabs, w->maxrel, w->tol, res, *w->why ? " (" : "", w->why, *w->why ? ")" : "");
