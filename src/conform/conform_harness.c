@@ -270,6 +270,7 @@ static const struct {
     {1e-5, 1.0 / 128, "nmse<=1e-5 abs<=2^-7max"},
     {1e-4, 1.0 / 64, "nmse<=1e-4 abs<=2^-6max"},
     {1e-10, 1e-5, "nmse<=1e-10 abs<=1e-5max"},
+    {1e-3, 1.0 / 16, "nmse<=1e-3 abs<=2^-4max"},
 };
 
 

@@ -41,8 +41,12 @@ typedef enum { K_BF16, K_F32, K_I32 } okind;
  *          nmse <= 1e-5 (all elements one ulp off would be ~2^-16);
  * T_CHAIN  several bf16 roundings in a chain (an upstream flip moves a
  *          whole head or sum by one ulp): nmse <= 1e-4, |err| <= 2^-6 max;
- * T_F32    fp32 outputs of long sums in another order: nmse <= 1e-10. */
-typedef enum { T_EXACT, T_BF16, T_CHAIN, T_F32 } tolk;
+ * T_F32    fp32 outputs of long sums in another order: nmse <= 1e-10;
+ * T_REQUANT chained linears that re-quantize their activations to e4m3 in
+ *          between (an expert): a bf16 ulp upstream flips an e4m3 code now
+ *          and then, a step of 6-12% on that element: nmse <= 1e-3,
+ *          |err| <= 2^-4 max. */
+typedef enum { T_EXACT, T_BF16, T_CHAIN, T_F32, T_REQUANT } tolk;
 
 typedef struct {
     double nmse, cos, maxabs, maxrel, amax;
