@@ -30,7 +30,7 @@
  * - A device backend fills only what it implements; an empty slot means
  *   "not supported" (ld_backend_supports), and conformance reports it as
  *   such rather than running ref on device addresses. To run the model it
- *   must support every op the forward pass uses (LD_FORWARD_OPS).
+ *   must support every op the forward pass uses (ld_backend_missing_forward_op).
  * - Ops return 0, or -1 with the error set (core/error.h). Ops may run
  *   asynchronously on device backends; sync() waits and reports the first
  *   failure, and download() implies it.
