@@ -288,14 +288,6 @@ static int load_fail(ld_model *m) {
 
 int ld_model_load_opts(const char *dir, const ld_backend_ops *ops, const ld_load_opts *o, ld_model *m) {
     memset(m, 0, sizeof *m);
-    if (!(m->be = ld_backend_create(ops, o ? &o->backend : NULL))) return -1;
-    const char *missing = ld_backend_missing_forward_op(m->be);
-    if (missing) {
-        ld_set_error("backend '%s' cannot run the model: it has no '%s' op", ops->name, missing);
-        return load_fail(m);
-    }
-    m->kv_budget = o ? o->kv_budget : 0;
-    if (ld_model_runtime_init(m)) return load_fail(m);
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", dir);
     if (ld_config_load(path, &m->cfg)) return -1;
@@ -313,6 +305,15 @@ int ld_model_load_opts(const char *dir, const ld_backend_ops *ops, const ld_load
         const ld_tensor *t = ld_ckpt_find(&m->ck, "layers.0.ffn.experts.0.w1.weight");
         c->expert_fp4 = t && t->dtype == LD_DT_I8;
     }
+    /* the checkpoint is readable: now the backend (threads, a device context) */
+    if (!(m->be = ld_backend_create(ops, o ? &o->backend : NULL))) return load_fail(m);
+    const char *missing = ld_backend_missing_forward_op(m->be);
+    if (missing) {
+        ld_set_error("backend '%s' cannot run the model: it has no '%s' op", ops->name, missing);
+        return load_fail(m);
+    }
+    m->kv_budget = o ? o->kv_budget : 0;
+    if (ld_model_runtime_init(m)) return load_fail(m);
     /* validate everything before copying any weight, then bind again to the copies */
     if (bind_all(m)) return load_fail(m);
     if (o && want_resident(m, o->mode)) {
