@@ -16,6 +16,7 @@ void *ld_scratch_alloc(ld_scratch *a, size_t bytes) {
             b->used += need;
             a->live += need;
             if (a->live > a->peak) a->peak = a->live;
+            if (a->live > a->peak_ever) a->peak_ever = a->live;
             return p;
         }
         if (a->cur + 1 < a->n) a->blocks[a->cur + 1].used = 0;
@@ -53,6 +54,20 @@ void ld_scratch_restore(ld_scratch *a, ld_scratch_mark m) {
 void ld_scratch_peak_reset(ld_scratch *a) {
     a->peak = a->live;
     a->reserved_peak = a->reserved;
+}
+
+int ld_scratch_compact(ld_scratch *a) {
+    if (a->live || a->n <= 1) return 0;
+    size_t size = a->peak_ever > a->min_block ? a->peak_ever : a->min_block;
+    for (int i = 0; i < a->n; i++) a->release(a->ctx, a->blocks[i].base);
+    a->n = a->cur = 0;
+    a->reserved = 0;
+    char *base = a->alloc(a->ctx, size);
+    if (!base) return -1; /* blocks are made again on demand */
+    a->blocks[0] = (ld_scratch_block){.base = base, .size = size};
+    a->n = 1;
+    a->reserved = size;
+    return 0;
 }
 
 void ld_scratch_free(ld_scratch *a) {

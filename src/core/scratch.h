@@ -22,6 +22,7 @@ typedef struct {
     int n, cap, cur;
     size_t reserved;      /* bytes of all blocks */
     size_t live, peak;    /* bytes handed out now, and the most at once since ld_scratch_peak_reset */
+    size_t peak_ever;     /* the most at once so far */
     size_t reserved_peak; /* the most block bytes held at once since ld_scratch_peak_reset */
     int failed;
 } ld_scratch;
@@ -37,6 +38,11 @@ void *ld_scratch_alloc(ld_scratch *a, size_t bytes);
 ld_scratch_mark ld_scratch_save(const ld_scratch *a);
 void ld_scratch_restore(ld_scratch *a, ld_scratch_mark m);
 void ld_scratch_peak_reset(ld_scratch *a);
+/* With nothing handed out: replaces several blocks by one of the largest
+ * size needed so far, so a steady workload runs in one contiguous block
+ * (what a device prefers) and the memory held is what the calls need, not
+ * the fragments of the first ones. */
+int ld_scratch_compact(ld_scratch *a);
 /* Gives every block back. */
 void ld_scratch_free(ld_scratch *a);
 

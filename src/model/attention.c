@@ -116,31 +116,35 @@ static int ring_store(const ld_call *c, const ld_seg *g, ld_bf16 *ring, const ld
     return 0;
 }
 
-/* Per-sequence part: compressed entries, sparse attention against this
- * sequence's caches, inverse RoPE of the output, the window-ring update. */
-static int attend_segment(const ld_call *c, const ld_seg *g, const rows_t *R) {
+/* Per-sequence caches: the indexer (CSA) selection, then the main
+ * compressor, as in the reference; sel is the segment's rows of the call's
+ * [rows, k_max] selection. */
+static int prepare_segment(const ld_call *c, const ld_seg *g, const rows_t *R, int *sel) {
+    const ld_config *cf = &c->m->cfg;
+    const ld_attn_w *A = &c->m->layers[c->layer].attn;
+    ld_layer_cache *L = &g->s->lc[c->layer];
+    int r = A->ratio, hd = cf->head_dim, cd = (r == 4 ? 2 : 1) * hd;
+    long r0 = g->row0;
+    if (r == 4 && select_segment(c, g, A, L, R, sel + r0 * cf->index_topk, cf->index_topk)) return -1;
+    if (r && compressor_run(c, g, &A->comp, &L->comp, R->ckv + r0 * cd, R->csc + r0 * cd, 0)) return -1;
+    return 0;
+}
+
+/* Per-sequence attention against this sequence's caches, inverse RoPE of
+ * the output, then the window-ring update. */
+static int attend_segment(const ld_call *c, const ld_seg *g, const rows_t *R, const int *sel) {
     const ld_model *m = c->m;
     const ld_config *cf = &m->cfg;
     ld_backend *be = c->be;
     const ld_attn_w *A = &m->layers[c->layer].attn;
     ld_layer_cache *L = &g->s->lc[c->layer];
     int S = g->S, H = cf->n_heads, hd = cf->head_dim, rd = cf->rope_dim, win = cf->window, r = A->ratio;
+    int k_max = r == 4 ? cf->index_topk : 0;
     long qn = (long)H * hd, r0 = g->row0;
-
-    /* the indexer (CSA) runs before the main compressor, as in the reference */
-    int k_max = 0, *sel = NULL;
-    if (r == 4) {
-        k_max = cf->index_topk;
-        sel = ld_call_alloc(c, sizeof(int) * (size_t)S * (k_max ? k_max : 1));
-        if (!sel || select_segment(c, g, A, L, R, sel, k_max)) return -1;
-    }
-    int cd = (r == 4 ? 2 : 1) * hd;
-    if (r && compressor_run(c, g, &A->comp, &L->comp, R->ckv + r0 * cd, R->csc + r0 * cd, 0)) return -1;
-
     int W = g->first_call && S < win ? S : win;
     ld_attend_args a = {.q = R->q + r0 * qn, .rows = S, .h = H, .d = hd, .kv_new = R->kv + r0 * hd, .ring = L->win,
                         .window = win, .W = W, .P = g->P, .comp = r ? L->comp.cache : NULL,
-                        .comp_idx = r == 4 ? sel : NULL, .k_max = k_max, .comp_ratio = r == 4 ? 0 : r,
+                        .comp_idx = r == 4 ? sel + r0 * k_max : NULL, .k_max = k_max, .comp_ratio = r == 4 ? 0 : r,
                         .sink = A->sink, .scale = (float)pow(hd, -0.5), .out = R->o + r0 * qn};
     if (be->ops->attend(be, &a)) return -1;
     if (m->traffic) /* the entries each row walks: W window slots plus its compressed ones */
@@ -154,6 +158,12 @@ static int attend_segment(const ld_call *c, const ld_seg *g, const rows_t *R) {
     return ring_store(c, g, L->win, R->kv + r0 * hd);
 }
 
+/* Scratch is taken in the order it can be given back: what the
+ * projections and the compressors need is released before the attention
+ * output is allocated, and the grouped output projection works in the
+ * queries' memory once attention has read them; the indexer selection is
+ * call-level scratch. So every kind of layer holds the same at its peak:
+ * the queries and the output (32 MB each at 512 rows of V4-Flash). */
 int ld_attention(const ld_call *c, const ld_bf16 *x, ld_bf16 *out) {
     const ld_model *m = c->m;
     const ld_config *cf = &m->cfg;
@@ -163,12 +173,14 @@ int ld_attention(const ld_call *c, const ld_bf16 *x, ld_bf16 *out) {
     long qn = (long)H * hd;
     const float *cs = c->cs[A->ratio > 0];
 
-    ld_bf16 *qa = ld_call_alloc(c, sizeof(ld_bf16) * (size_t)S * cf->q_lora_rank);
-    ld_bf16 *qr = ld_call_alloc(c, sizeof(ld_bf16) * (size_t)S * cf->q_lora_rank);
     ld_bf16 *q = ld_call_alloc(c, sizeof(ld_bf16) * (size_t)S * qn);
     ld_bf16 *kv = ld_call_alloc(c, sizeof(ld_bf16) * (size_t)S * hd);
+    int *sel = A->ratio == 4 ? c->sel : NULL;
+    if (c->ar->failed) return -1;
+    ld_scratch_mark mk = ld_scratch_save(c->ar);
+    ld_bf16 *qa = ld_call_alloc(c, sizeof(ld_bf16) * (size_t)S * cf->q_lora_rank);
+    ld_bf16 *qr = ld_call_alloc(c, sizeof(ld_bf16) * (size_t)S * cf->q_lora_rank);
     ld_bf16 *kvr = ld_call_alloc(c, sizeof(ld_bf16) * (size_t)S * hd);
-    ld_bf16 *o = ld_call_alloc(c, sizeof(ld_bf16) * (size_t)S * qn);
     float *xf = A->ratio ? ld_call_alloc(c, sizeof(float) * (size_t)S * cf->dim) : NULL;
     if (c->ar->failed) return -1;
     if (xf && be->ops->widen(be, x, (long)S * cf->dim, xf)) return -1;
@@ -184,19 +196,29 @@ int ld_attention(const ld_call *c, const ld_bf16 *x, ld_bf16 *out) {
         be->ops->quant_sim(be, kv, S, hd, hd - rd, 64, 0))
         return -1;
 
-    rows_t R = {.q = q, .kv = kv, .o = o};
+    rows_t R = {.q = q, .kv = kv};
     if (A->ratio == 4 && project_indexer(c, A, qr, x, xf, &R)) return -1;
     if (A->ratio && compressor_project(c, &A->comp, xf, &R.ckv, &R.csc)) return -1;
     for (int si = 0; si < c->n_seg; si++)
-        if (attend_segment(c, &c->seg[si], &R)) return -1;
+        if (prepare_segment(c, &c->seg[si], &R, sel)) return -1;
+    ld_scratch_restore(c->ar, mk);
+
+    R.o = ld_call_alloc(c, sizeof(ld_bf16) * (size_t)S * qn);
+    if (!R.o) return -1;
+    for (int si = 0; si < c->n_seg; si++)
+        if (attend_segment(c, &c->seg[si], &R, sel)) return -1;
 
     /* grouped low-rank output: per group o_g . wo_a_g^T (bf16), then wo_b */
     int G = cf->o_groups, gin = (int)(qn / G), olr = cf->o_lora_rank;
-    ld_bf16 *og = ld_call_alloc(c, sizeof(ld_bf16) * (size_t)S * gin);
-    ld_bf16 *tg = ld_call_alloc(c, sizeof(ld_bf16) * (size_t)S * olr);
-    ld_bf16 *tt = ld_call_alloc(c, sizeof(ld_bf16) * (size_t)S * G * olr);
-    if (c->ar->failed) return -1;
+    ld_bf16 *og = q, *tg = og + (long)S * gin, *tt = tg + (long)S * olr;
+    if ((long)gin + olr + (long)G * olr > qn) { /* a config whose output stage outgrows the queries */
+        og = ld_call_alloc(c, sizeof(ld_bf16) * (size_t)S * gin);
+        tg = ld_call_alloc(c, sizeof(ld_bf16) * (size_t)S * olr);
+        tt = ld_call_alloc(c, sizeof(ld_bf16) * (size_t)S * G * olr);
+        if (c->ar->failed) return -1;
+    }
     size_t e = sizeof(ld_bf16);
+    ld_bf16 *o = R.o;
     for (int g = 0; g < G; g++) {
         ld_weight wg = ld_weight_rows(&A->wo_a, g * olr, olr);
         if (be->ops->copy_rows(be, og, e * gin, o + (long)g * gin, e * qn, e * gin, S) || ld_linear(c, &wg, og, S, tg) ||

@@ -195,6 +195,8 @@ static int call_setup(ld_call *c, ld_seg *seg, const int *ids) {
         }
     int rc = ld_be_upload(c->be, dev, host, bytes);
     free(host);
+    /* call-level, so that a layer with an indexer needs no more scratch than one without */
+    if (cf->index_topk > 0 && !(c->sel = ld_call_alloc(c, sizeof(int) * (size_t)rows * cf->index_topk))) rc = -1;
     c->ids = (const int *)dev;
     c->cs[0] = (const float *)(dev + ids_bytes);
     c->cs[1] = c->cs[0] + (long)rows * rd;
@@ -203,13 +205,14 @@ static int call_setup(ld_call *c, ld_seg *seg, const int *ids) {
 
 static void call_begin(const ld_model *m) {
     ld_scratch_restore(m->arena, (ld_scratch_mark){0});
+    ld_scratch_compact(m->arena);
     ld_scratch_peak_reset(m->arena);
     m->last->h2d_bytes = m->be->xfer.h2d_bytes;
     m->last->d2h_bytes = m->be->xfer.d2h_bytes;
 }
 
 static void call_end(const ld_model *m) {
-    m->last->scratch_peak = m->arena->reserved_peak;
+    m->last->scratch_peak = m->arena->peak;
     m->last->h2d_bytes = m->be->xfer.h2d_bytes - m->last->h2d_bytes;
     m->last->d2h_bytes = m->be->xfer.d2h_bytes - m->last->d2h_bytes;
 }

@@ -34,6 +34,7 @@ typedef struct {
     ld_scratch *ar;
     const int *ids;       /* [rows] token ids */
     const float *cs[2];   /* [rows, rope_dim] cos | sin per row: plain, YaRN */
+    int *sel;             /* [rows, index_topk] indexer selection, when the model has an indexer */
     int ratios[LD_MAX_RATIOS], n_ratios;
 } ld_call;
 

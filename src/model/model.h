@@ -70,7 +70,7 @@ typedef struct {
 
 /* Per-call figures every forward call leaves in the model (ld_model_last_call). */
 typedef struct {
-    size_t scratch_peak;     /* scratch bytes held at once (arena blocks) */
+    size_t scratch_peak;     /* scratch bytes the call had handed out at once */
     double h2d_bytes, d2h_bytes;
 } ld_call_stats;
 
