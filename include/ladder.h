@@ -137,6 +137,9 @@ void ladder_session_reset(ladder_session *s);
 /* Tokens consumed so far. */
 long ladder_session_pos(const ladder_session *s);
 long ladder_session_context(const ladder_session *s);
+/* Bytes of KV cache a session of `context` positions reserves (0: the
+ * default context), counted against kv_budget_bytes. */
+size_t ladder_session_kv_bytes(const ladder_engine *e, long context);
 ladder_engine *ladder_session_engine(const ladder_session *s);
 
 /* Debug observer: intermediate arrays of every forward call of the session

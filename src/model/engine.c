@@ -204,6 +204,7 @@ void ladder_session_free(ladder_session *s) {
 void ladder_session_reset(ladder_session *s) { ld_session_reset(&s->s); }
 long ladder_session_pos(const ladder_session *s) { return s->s.pos; }
 long ladder_session_context(const ladder_session *s) { return s->context; }
+size_t ladder_session_kv_bytes(const ladder_engine *e, long context) { return ld_session_kv_bytes(&e->m, context); }
 ladder_engine *ladder_session_engine(const ladder_session *s) { return s->e; }
 ld_session *ld_engine_session(ladder_session *s) { return &s->s; }
 

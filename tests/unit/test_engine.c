@@ -208,6 +208,38 @@ int main(void) {
         ladder_session_free(s);
         free(lg);
     }
+    /* the KV budget: sessions reserve their whole context when created; the
+       one that does not fit is refused, and freeing one makes room again */
+    {
+        ladder_engine_opts o = {.kv_budget_bytes = 0};
+        ladder_engine *e = NULL;
+        ladder_session *a = NULL, *b = NULL, *c = NULL;
+        ladder_session_opts so = {.context = 64};
+        CHECK(ladder_engine_open(dir, &o, &e) == 0, "open: %s", ladder_last_error());
+        /* measure one session's reservation through a first engine without a limit */
+        size_t one = e ? ladder_session_kv_bytes(e, 64) : 0;
+        ladder_engine_close(e);
+        o.kv_budget_bytes = one * 2 + one / 2;
+        CHECK(one > 0 && ladder_engine_open(dir, &o, &e) == 0, "open with a budget: %s", ladder_last_error());
+        if (e) {
+            CHECK(ladder_session_new(e, &so, &a) == 0 && ladder_session_new(e, &so, &b) == 0, "two sessions fit: %s",
+                  ladder_last_error());
+            CHECK(ladder_session_new(e, &so, &c) != 0 && !c && strstr(ladder_last_error(), "budget"),
+                  "a third session beyond the budget: %s", ladder_last_error());
+            ladder_session_free(b);
+            CHECK(ladder_session_new(e, &so, &c) == 0, "room again after a free: %s", ladder_last_error());
+            ladder_stats st;
+            float *lg = malloc(sizeof(float) * (size_t)cfg.vocab_size);
+            CHECK(lg && ladder_eval(a, toks, 20, LADDER_LOGITS_LAST, lg, &st) == 0, "eval: %s", ladder_last_error());
+            CHECK(st.scratch_peak_bytes > 0 && st.h2d_bytes == 0 && st.d2h_bytes == 0,
+                  "host backend stats: scratch %zu, h2d %llu, d2h %llu", st.scratch_peak_bytes,
+                  (unsigned long long)st.h2d_bytes, (unsigned long long)st.d2h_bytes);
+            free(lg);
+            ladder_session_free(a);
+            ladder_session_free(c);
+            ladder_engine_close(e);
+        }
+    }
     ladder_engine_close(cpu);
     ladder_engine_close(ref);
     return test_summary("engine");
