@@ -117,7 +117,7 @@ static int run_prompt(side_t *sd, const parity_prompt *p, int steps, int V, pari
     int rc = -1, rows = 1 + (p->n_forced ? p->n_forced : steps);
     if (!row[0] || !row[1]) { ld_set_error("out of memory"); goto out; }
     for (int k = 0; k < 2; k++)
-        if (sd[k].e && ladder_session_new(sd[k].e, NULL, &s[k])) goto out;
+        if (sd[k].e && ladder_session_new(sd[k].e, &(ladder_session_opts){.context = (long)p->n + rows}, &s[k])) goto out;
     for (int r = 0; r < rows; r++) {
         int tok = r == 0 ? 0 : p->n_forced ? p->ids[p->n + r - 1] : 0;
         if (r > 0 && !p->n_forced) { /* A's greedy token */
@@ -155,7 +155,8 @@ static int perplexity(ladder_engine *e, const parity_prompt *t, int nt, double *
         ladder_session *s = NULL;
         float *lg = malloc(sizeof(float) * (size_t)t[i].n * V);
         if (!lg) return ld_set_error("out of memory");
-        int rc = ladder_session_new(e, NULL, &s) || ladder_eval(s, t[i].ids, t[i].n, LADDER_LOGITS_ALL, lg, NULL);
+        int rc = ladder_session_new(e, &(ladder_session_opts){.context = t[i].n}, &s) ||
+                 ladder_eval(s, t[i].ids, t[i].n, LADDER_LOGITS_ALL, lg, NULL);
         ladder_session_free(s);
         for (int r = 0; !rc && r < t[i].n - 1; r++) {
             const float *l = lg + (long)r * V;

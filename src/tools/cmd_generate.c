@@ -80,7 +80,9 @@ static int run_generation(const char *cmd, const char *dir, const char *backend,
     o->on_token = print_token;
     o->on_prefill = prefill_progress;
     o->ctx = &sc;
-    if (ladder_session_new(e, NULL, &s)) { cli_fail(cmd, "%s", ladder_last_error()); goto out; }
+    /* the KV cache is reserved for prompt + generation up front: too long is refused now, not midway */
+    ladder_session_opts so = {.context = (long)n_ids + prepend_bos + o->max_new};
+    if (ladder_session_new(e, &so, &s)) { cli_fail(cmd, "%s", ladder_last_error()); goto out; }
     if (ld_generate(s, full, n_ids + prepend_bos, o, &st)) { printf("\n"); cli_fail(cmd, "%s", ladder_last_error()); goto out; }
     if (sc.detok) {
         const char *tail;

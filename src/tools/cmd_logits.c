@@ -42,7 +42,8 @@ int cmd_logits(int argc, char **argv) {
     int rc = 1;
     float *rows = NULL;
     if (ladder_engine_open(dir, &o, &e)) { free(prompt); free(forced); return cli_fail("logits", "%s", ladder_last_error()); }
-    if (ladder_session_new(e, NULL, &s)) goto done;
+    ladder_session_opts so = {.context = (long)np + nf};
+    if (ladder_session_new(e, &so, &s)) goto done;
     long V = ladder_engine_info(e)->vocab_size;
     rows = malloc(sizeof(float) * (size_t)V * (size_t)(nf + 1));
     if (!rows) { cli_fail("logits", "out of memory"); rc = 2; goto done; }
