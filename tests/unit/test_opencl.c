@@ -462,6 +462,125 @@ static void test_rows(void) {
     }
 }
 
+/* ---------------------------------------------------------- attention-side primitives */
+
+static void test_small_ops(void) {
+    /* compress_pool: 8 rows of the overlap layout (ld = 2d) */
+    {
+        int rows = 8, d = 512, ld = 1024;
+        float *kv = fvec(rows * ld, 1.0f, 0.0f), *sc = fvec(rows * ld, 2.0f, 0.0f), ref[512], got[512], again[512];
+        for (int c = 0; c < 20; c++) sc[c] = -INFINITY; /* row 0 empty on some channels */
+        float *dkv = put(kv, sizeof(float) * rows * ld), *dsc = put(sc, sizeof(float) * rows * ld), *dout = dalloc(sizeof ref);
+        ok(O->compress_pool(&be, dkv + 3, dsc + 3, rows, d, ld, dout), "compress_pool");
+        get(got, dout, sizeof got);
+        ok(O->compress_pool(&be, dkv + 3, dsc + 3, rows, d, ld, dout), "compress_pool");
+        get(again, dout, sizeof again);
+        same_bits("compress_pool", "determinism", got, again, sizeof got);
+        ld_ref_compress_pool(kv + 3, sc + 3, rows, d, ld, ref);
+        compare("compress_pool", "8 rows d=512 ld=1024", ref, got, d, T_F32);
+        free(kv);
+        free(sc);
+    }
+    /* indexer_scores: 64 heads of 128 over n keys */
+    int hs[] = {64, 5}, ds[] = {128, 48}, nk[] = {1500, 77};
+    for (int t = 0; t < 2; t++) {
+        int h = hs[t], d = ds[t], n = nk[t];
+        ld_bf16 *q = act((long)h * d), *w = act(h), *k = act((long)n * d);
+        float *ref = malloc(sizeof(float) * (size_t)n), *got = malloc(sizeof(float) * (size_t)n), *dout = dalloc(sizeof(float) * (size_t)n);
+        void *dq = put(q, sizeof(ld_bf16) * (size_t)h * d), *dw = put(w, sizeof(ld_bf16) * (size_t)h), *dk = put(k, sizeof(ld_bf16) * (size_t)n * d);
+        ok(O->indexer_scores(&be, dq, dw, h, d, dk, n, dout), "indexer_scores");
+        get(got, dout, sizeof(float) * (size_t)n);
+        ld_ref_indexer_scores(q, w, h, d, k, n, ref);
+        char label[64];
+        snprintf(label, sizeof label, "h=%d d=%d n=%d", h, d, n);
+        compare("indexer_scores", label, ref, got, n, T_CHAIN);
+        /* top-k of these bf16 scores (many ties), exact */
+        int kk = t ? 90 : 512, *ri = malloc(sizeof(int) * (size_t)kk), *gi = malloc(sizeof(int) * (size_t)kk);
+        int *di = dalloc(sizeof(int) * (size_t)kk);
+        ok(O->topk(&be, dout, n, kk, di), "topk");
+        get(gi, di, sizeof(int) * (size_t)kk);
+        ld_ref_topk(got, n, kk, ri);
+        snprintf(label, sizeof label, "top-%d of %d", kk, n);
+        same_bits("topk", label, ri, gi, sizeof(int) * (size_t)kk);
+        record("topk", 0);
+        free(q); free(w); free(k); free(ref); free(got); free(ri); free(gi);
+    }
+    /* swiglu with and without the clamp */
+    for (int t = 0; t < 2; t++) {
+        int n = 37 * 2048 + 5;
+        ld_bf16 *g = act(n), *u = act(n), *ref = malloc(sizeof(ld_bf16) * (size_t)n), *got = malloc(sizeof(ld_bf16) * (size_t)n);
+        for (int i = 0; i < n; i += 50) g[i] = ld_f32_to_bf16(30.0f * gauss());
+        void *dg = put(g, sizeof(ld_bf16) * (size_t)n), *du = put(u, sizeof(ld_bf16) * (size_t)n), *dout = dalloc(sizeof(ld_bf16) * (size_t)n);
+        float lim = t ? 0.0f : 10.0f, wt = t ? 1.0f : 0.37f;
+        ok(O->swiglu(&be, dg, du, n, lim, wt, dout), "swiglu");
+        get(got, dout, sizeof(ld_bf16) * (size_t)n);
+        ld_ref_swiglu(g, u, n, lim, wt, ref);
+        compare_bf16("swiglu", t ? "no clamp" : "limit 10, weight 0.37", ref, got, n, T_BF16);
+        free(g); free(u); free(ref); free(got);
+    }
+    /* embed, copy_rows, widen, scale_bf16: exact */
+    {
+        int V = 1000, d = 4096, rows = 37, copies = 4, ids[37];
+        ld_bf16 *tab = act((long)V * d), *h = malloc(sizeof(ld_bf16) * (size_t)rows * copies * d);
+        for (int i = 0; i < rows; i++) ids[i] = (int)(rnd() % (uint32_t)V);
+        void *dt = put(tab, sizeof(ld_bf16) * (size_t)V * d), *di = put(ids, sizeof ids);
+        ld_bf16 *dh = dalloc(sizeof(ld_bf16) * (size_t)rows * copies * d), *hg = malloc(sizeof(ld_bf16) * (size_t)rows * copies * d);
+        ok(O->embed(&be, dt, di, rows, d, copies, dh), "embed");
+        get(hg, dh, sizeof(ld_bf16) * (size_t)rows * copies * d);
+        for (int t = 0; t < rows; t++)
+            for (int j = 0; j < copies; j++) memcpy(h + ((long)t * copies + j) * d, tab + (long)ids[t] * d, sizeof(ld_bf16) * d);
+        same_bits("embed", "4096 x4", h, hg, sizeof(ld_bf16) * (size_t)rows * copies * d);
+        record("embed", 0);
+        /* copy_rows: 4-byte and byte paths, pitches apart */
+        for (int t = 0; t < 2; t++) {
+            size_t bytes = t ? 1023 : 1024, sp = 4096 + (t ? 3 : 0), dp = 2048 + (t ? 1 : 0);
+            int nr = 9;
+            uint8_t *src = malloc(sp * nr), *dst = calloc(dp * nr, 1), *exp = calloc(dp * nr, 1);
+            for (size_t i = 0; i < sp * nr; i++) src[i] = (uint8_t)rnd();
+            uint8_t *ds = put(src, sp * nr), *dd = put(dst, dp * nr);
+            ok(O->copy_rows(&be, dd + t, dp, ds + 5 * t, sp, bytes, nr), "copy_rows");
+            get(dst, dd, dp * nr);
+            for (int r = 0; r < nr; r++) memcpy(exp + r * dp + t, src + r * sp + 5 * t, bytes);
+            same_bits("copy_rows", t ? "byte path" : "word path", exp, dst, dp * nr);
+            record("copy_rows", 0);
+            free(src); free(dst); free(exp);
+        }
+        long n = (long)V * d;
+        float *wf = malloc(sizeof(float) * (size_t)n), *wg = malloc(sizeof(float) * (size_t)n), *dw = dalloc(sizeof(float) * (size_t)n);
+        ok(O->widen(&be, dt, n, dw), "widen");
+        get(wg, dw, sizeof(float) * (size_t)n);
+        for (long i = 0; i < n; i++) wf[i] = ld_bf16_to_f32(tab[i]);
+        same_bits("widen", "4M values", wf, wg, sizeof(float) * (size_t)n);
+        record("widen", 0);
+        ld_bf16 *sg = malloc(sizeof(ld_bf16) * (size_t)n);
+        ok(O->scale_bf16(&be, dt, n, 0.0883883f), "scale_bf16");
+        get(sg, dt, sizeof(ld_bf16) * (size_t)n);
+        for (long i = 0; i < n; i++) tab[i] = ld_f32_to_bf16(ld_bf16_to_f32(tab[i]) * 0.0883883f);
+        same_bits("scale_bf16", "4M values", tab, sg, sizeof(ld_bf16) * (size_t)n);
+        record("scale_bf16", 0);
+        free(tab); free(h); free(hg); free(wf); free(wg); free(sg);
+    }
+    /* quant_sim: FP8 on the nope dims (block 64), FP8 1x128, FP4 1x32, rows stride apart */
+    int blocks[] = {64, 128, 32}, fp4s[] = {0, 0, 1};
+    for (int t = 0; t < 3; t++) {
+        int rows = 37, n = 448, stride = 512;
+        if (blocks[t] == 128) n = 384;
+        ld_bf16 *x = act((long)rows * stride), *got = malloc(sizeof(ld_bf16) * (size_t)rows * stride);
+        memset(x + stride, 0, sizeof(ld_bf16) * (size_t)stride);
+        for (int i = 0; i < 64; i++) x[3 * stride + i] = ld_f32_to_bf16(1e-30f * gauss());
+        ld_bf16 *dx = put(x, sizeof(ld_bf16) * (size_t)rows * stride);
+        ok(O->quant_sim(&be, dx, rows, stride, n, blocks[t], fp4s[t]), "quant_sim");
+        get(got, dx, sizeof(ld_bf16) * (size_t)rows * stride);
+        for (int r = 0; r < rows; r++)
+            (fp4s[t] ? ld_fp4_sim_bf16 : ld_fp8_sim_bf16)(x + (long)r * stride, n, blocks[t]);
+        char label[64];
+        snprintf(label, sizeof label, "%s block %d", fp4s[t] ? "fp4" : "fp8", blocks[t]);
+        same_bits("quant_sim", label, x, got, sizeof(ld_bf16) * (size_t)rows * stride);
+        record("quant_sim", 0);
+        free(x); free(got);
+    }
+}
+
 /* ---------------------------------------------------------- main */
 
 int main(void) {
@@ -488,6 +607,7 @@ int main(void) {
     test_linear(LD_WF_BF16, 512, 4096, "bf16 4096->512");
     test_linear(LD_WF_F32, 77, 333, "f32 333->77");
     test_rows();
+    test_small_ops();
 
 
     ok(O->sync(&be), "sync");
