@@ -581,6 +581,343 @@ static void test_small_ops(void) {
     }
 }
 
+/* ---------------------------------------------------------- composites */
+
+/* attention.c's index lists, then ref's sparse attention per row */
+static void ref_attend(const ld_attend_args *a, ld_bf16 *out) {
+    const ld_bf16 **list = malloc(sizeof(*list) * (size_t)(a->W + a->k_max + 4096));
+    for (int t = 0; t < a->rows; t++) {
+        long p = a->P + t;
+        int n = 0;
+        for (long qp = p - a->window + 1 < 0 ? 0 : p - a->window + 1; qp <= p; qp++)
+            list[n++] = qp >= a->P ? a->kv_new + (qp - a->P) * a->d : a->ring + (qp % a->window) * a->d;
+        while (n < a->W) list[n++] = NULL;
+        if (a->comp && a->comp_idx) {
+            for (int i = 0; i < a->k_max && a->comp_idx[(long)t * a->k_max + i] >= 0; i++)
+                list[n++] = a->comp + (long)a->comp_idx[(long)t * a->k_max + i] * a->d;
+        } else if (a->comp && a->comp_ratio > 0) {
+            for (long i = 0; i < (p + 1) / a->comp_ratio; i++) list[n++] = a->comp + i * a->d;
+        }
+        ld_ref_sparse_attn(a->q + (long)t * a->h * a->d, a->h, a->d, list, n, a->sink, a->scale,
+                           out + (long)t * a->h * a->d);
+    }
+    free(list);
+}
+
+typedef struct {
+    ld_attend_args host, dev;
+} att_ctx;
+
+static void att_run(void *p, int m, void *out) {
+    att_ctx *c = p;
+    ld_attend_args a = c->dev;
+    size_t ob = sizeof(ld_bf16) * (size_t)m * a.h * a.d;
+    a.rows = m;
+    a.out = dalloc(ob);
+    ok(O->attend(&be, &a), "attend");
+    get(out, a.out, ob);
+    O->free(&be, a.out);
+}
+
+static void test_attend(int h, int d, int window, int rows, long P, int ncomp, int k_max, int ratio, int full_rows,
+                        const char *label) {
+    int W = P == 0 && rows < window ? rows : window;
+    ld_bf16 *q = act((long)rows * h * d), *kvn = act((long)rows * d), *ring = act((long)window * d);
+    ld_bf16 *comp = ncomp ? act((long)ncomp * d) : NULL;
+    for (long i = 0; i < (long)rows * h * d; i++) q[i] = ld_f32_to_bf16(ld_bf16_to_f32(q[i]) * 0.3f);
+    float *sink = fvec(h, 1.0f, 0.0f);
+    int *cidx = NULL;
+    if (k_max) {
+        cidx = malloc(sizeof(int) * (size_t)rows * k_max);
+        for (int t = 0; t < rows; t++) {
+            int nvis = (int)((P + t + 1) / ratio), k = nvis < k_max ? nvis : k_max;
+            if (t % 3 == 1 && k > 3) k -= 3; /* -1 tails of other lengths */
+            for (int i = 0; i < k_max; i++) cidx[(long)t * k_max + i] = i < k ? (int)(rnd() % (uint32_t)nvis) : -1;
+        }
+    }
+    att_ctx c;
+    c.host = (ld_attend_args){.q = q, .rows = rows, .h = h, .d = d, .kv_new = kvn, .ring = ring, .window = window,
+                              .W = W, .P = P, .comp = comp, .comp_idx = cidx, .k_max = k_max, .comp_ratio = ratio,
+                              .sink = sink, .scale = 1.0f / sqrtf((float)d)};
+    c.dev = c.host;
+    c.dev.q = put(q, sizeof(ld_bf16) * (size_t)rows * h * d);
+    c.dev.kv_new = put(kvn, sizeof(ld_bf16) * (size_t)rows * d);
+    c.dev.ring = put(ring, sizeof(ld_bf16) * (size_t)window * d);
+    c.dev.comp = comp ? put(comp, sizeof(ld_bf16) * (size_t)ncomp * d) : NULL;
+    c.dev.comp_idx = cidx ? put(cidx, sizeof(int) * (size_t)rows * k_max) : NULL;
+    c.dev.sink = put(sink, sizeof(float) * (size_t)h);
+    size_t rb = sizeof(ld_bf16) * (size_t)h * d;
+    ld_bf16 *got, *ref = malloc(rb * (size_t)rows);
+    if (full_rows) {
+        got = rows_check("attend", label, att_run, &c, rb);
+    } else {
+        got = malloc(rb * (size_t)rows);
+        att_run(&c, rows, got);
+    }
+    ref_attend(&c.host, ref);
+    compare_bf16("attend", label, ref, got, (long)rows * h * d, T_CHAIN);
+    free(q); free(kvn); free(ring); free(comp); free(sink); free(cidx); free(ref); free(got);
+}
+
+/* compressor.c's state machine and emit, with ref's primitives */
+static void ref_compress(const ld_compress_args *a) {
+    int r = a->ratio, d = a->d, cd = (1 + a->overlap) * d, rd = a->rope_dim, j = 0;
+    float *pk = malloc(sizeof(float) * 2 * (size_t)r * d), *ps = malloc(sizeof(float) * 2 * (size_t)r * d);
+    float *pooled = malloc(sizeof(float) * (size_t)d);
+    ld_bf16 *tmp = malloc(sizeof(ld_bf16) * (size_t)d);
+    for (int t = 0; t < a->S; t++) {
+        long p = a->P + t;
+        int slot = (int)(p % r), row = a->overlap ? r + slot : slot;
+        float *kr = a->kv + (long)t * cd, *sr = a->sc + (long)t * cd;
+        for (int i = 0; i < cd; i++) sr[i] += a->ape[(long)slot * cd + i];
+        memcpy(a->kv_state + (long)row * cd, kr, sizeof(float) * (size_t)cd);
+        memcpy(a->sc_state + (long)row * cd, sr, sizeof(float) * (size_t)cd);
+        if ((p + 1) % r) continue;
+        if (a->overlap) {
+            for (int q = 0; q < r; q++) {
+                memcpy(pk + (long)q * d, a->kv_state + (long)q * cd, sizeof(float) * (size_t)d);
+                memcpy(ps + (long)q * d, a->sc_state + (long)q * cd, sizeof(float) * (size_t)d);
+                memcpy(pk + (long)(r + q) * d, a->kv_state + (long)(r + q) * cd + d, sizeof(float) * (size_t)d);
+                memcpy(ps + (long)(r + q) * d, a->sc_state + (long)(r + q) * cd + d, sizeof(float) * (size_t)d);
+            }
+            ld_ref_compress_pool(pk, ps, 2 * r, d, d, pooled);
+            memcpy(a->kv_state, a->kv_state + (long)r * cd, sizeof(float) * (size_t)r * cd);
+            memcpy(a->sc_state, a->sc_state + (long)r * cd, sizeof(float) * (size_t)r * cd);
+        } else {
+            ld_ref_compress_pool(a->kv_state, a->sc_state, r, d, cd, pooled);
+        }
+        ld_bf16 *e = a->cache + (long)(a->n0 + j) * d;
+        for (int i = 0; i < d; i++) tmp[i] = ld_f32_to_bf16(pooled[i]);
+        ld_ref_rmsnorm(tmp, a->norm, 1, d, a->norm_eps, e);
+        const float *cs = a->cs_emit + (long)j * rd;
+        ld_ref_rope(e + d - rd, 1, 0, cs, cs + rd / 2, rd / 2, 0);
+        if (a->rotate) {
+            ld_ref_hadamard(e, 1, d);
+            ld_fp4_sim_bf16(e, d, 32);
+        } else {
+            ld_fp8_sim_bf16(e, d - rd, 64);
+        }
+        j++;
+    }
+    free(pk); free(ps); free(pooled); free(tmp);
+}
+
+static void test_compress(int ratio, int overlap, int d, int rotate, int S1, int S2, const char *label) {
+    int cd = (1 + overlap) * d, rd = 64, srows = (1 + overlap) * ratio, cap = (S1 + S2) / ratio + 2;
+    float *ape = fvec((long)ratio * cd, 0.5f, 0.0f), *ks = calloc((size_t)srows * cd, sizeof(float));
+    float *ss = malloc(sizeof(float) * (size_t)srows * cd);
+    for (long i = 0; i < (long)srows * cd; i++) ss[i] = -INFINITY;
+    ld_bf16 *norm = malloc(sizeof(ld_bf16) * (size_t)d), *cache = calloc((size_t)cap * d, sizeof(ld_bf16));
+    for (int i = 0; i < d; i++) norm[i] = ld_f32_to_bf16(1.0f + 0.05f * gauss());
+    float *dape = put(ape, sizeof(float) * (size_t)ratio * cd), *dks = put(ks, sizeof(float) * (size_t)srows * cd);
+    float *dss = put(ss, sizeof(float) * (size_t)srows * cd);
+    ld_bf16 *dnorm = put(norm, sizeof(ld_bf16) * (size_t)d), *dcache = put(cache, sizeof(ld_bf16) * (size_t)cap * d);
+    int n0 = 0;
+    for (int call = 0; call < 2; call++) {
+        int S = call ? S2 : S1;
+        long P = call ? S1 : 0;
+        int blocks = (int)((P + S) / ratio - P / ratio);
+        float *kv = fvec((long)S * cd, 1.0f, 0.0f), *sc = fvec((long)S * cd, 1.0f, 0.0f);
+        float *cs = malloc(sizeof(float) * (size_t)(blocks ? blocks : 1) * rd);
+        for (int b = 0; b < blocks; b++)
+            for (int i = 0; i < rd / 2; i++) {
+                float ang = (float)((P / ratio + b) * ratio) * powf(10000.0f, -2.0f * i / rd);
+                cs[b * rd + i] = cosf(ang);
+                cs[b * rd + rd / 2 + i] = sinf(ang);
+            }
+        ld_compress_args h = {.kv = kv, .sc = sc, .S = S, .P = P, .ape = ape, .kv_state = ks, .sc_state = ss,
+                              .cache = cache, .n0 = n0, .ratio = ratio, .d = d, .overlap = overlap, .rope_dim = rd,
+                              .rotate = rotate, .norm = norm, .norm_eps = 1e-6f, .cs_emit = cs};
+        ld_compress_args a = h;
+        a.kv = put(kv, sizeof(float) * (size_t)S * cd);
+        a.sc = put(sc, sizeof(float) * (size_t)S * cd);
+        a.ape = dape;
+        a.kv_state = dks;
+        a.sc_state = dss;
+        a.cache = dcache;
+        a.norm = dnorm;
+        a.cs_emit = put(cs, sizeof(float) * (size_t)(blocks ? blocks : 1) * rd);
+        ok(O->compress(&be, &a), "compress");
+        ref_compress(&h);
+        float *g = malloc(sizeof(float) * (size_t)(S > srows ? S : srows) * cd);
+        get(g, a.sc, sizeof(float) * (size_t)S * cd);
+        same_bits("compress", "scores + ape", sc, g, sizeof(float) * (size_t)S * cd);
+        get(g, dks, sizeof(float) * (size_t)srows * cd);
+        same_bits("compress", "kv state", ks, g, sizeof(float) * (size_t)srows * cd);
+        get(g, dss, sizeof(float) * (size_t)srows * cd);
+        same_bits("compress", "score state", ss, g, sizeof(float) * (size_t)srows * cd);
+        n0 += blocks;
+        free(kv); free(sc); free(cs); free(g);
+    }
+    ld_bf16 *got = malloc(sizeof(ld_bf16) * (size_t)n0 * d);
+    get(got, dcache, sizeof(ld_bf16) * (size_t)n0 * d);
+    compare_bf16("compress", label, cache, got, (long)n0 * d, T_CHAIN);
+    free(ape); free(ks); free(ss); free(norm); free(cache); free(got);
+}
+
+/* Selection against ref's topk over the device's own scores (the scores
+ * themselves are checked by indexer_scores): exact. */
+static void test_select(int S, long P, int h, int d, int topk, int k_max, const char *label) {
+    long nmax = (P + S) / 4;
+    ld_bf16 *q = act((long)S * h * d), *w = act((long)S * h), *keys = act(nmax * d);
+    ld_select_args a = {.q = put(q, sizeof(ld_bf16) * (size_t)S * h * d), .w = put(w, sizeof(ld_bf16) * (size_t)S * h),
+                        .S = S, .h = h, .d = d, .P = P, .keys = put(keys, sizeof(ld_bf16) * (size_t)nmax * d),
+                        .topk = topk, .k_max = k_max, .sel = dalloc(sizeof(int) * (size_t)S * k_max)};
+    ok(O->indexer_select(&be, &a), "indexer_select");
+    int *got = malloc(sizeof(int) * (size_t)S * k_max), *ref = malloc(sizeof(int) * (size_t)S * k_max);
+    get(got, a.sel, sizeof(int) * (size_t)S * k_max);
+    float *ds = dalloc(sizeof(float) * (size_t)nmax), *sc = malloc(sizeof(float) * (size_t)nmax);
+    for (int t = 0; t < S; t++) {
+        int nvis = (int)((P + t + 1) / 4), k = nvis < topk ? nvis : topk;
+        int *st = ref + (long)t * k_max;
+        for (int i = 0; i < k_max; i++) st[i] = -1;
+        if (!k) continue;
+        ok(O->indexer_scores(&be, (const ld_bf16 *)a.q + (long)t * h * d, (const ld_bf16 *)a.w + (long)t * h, h, d,
+                             a.keys, nvis, ds), "indexer_scores");
+        get(sc, ds, sizeof(float) * (size_t)nvis);
+        ld_ref_topk(sc, nvis, k, st);
+    }
+    same_bits("indexer_select", label, ref, got, sizeof(int) * (size_t)S * k_max);
+    record("indexer_select", 0);
+    free(q); free(w); free(keys); free(got); free(ref); free(sc);
+}
+
+static void test_route(int hash) {
+    int S = 37, E = 64, K = 6, V = 100;
+    float *lg = fvec((long)S * E, 2.0f, 0.0f), *bias = fvec(E, 0.1f, 0.0f);
+    int64_t *tid = malloc(sizeof(int64_t) * (size_t)V * K);
+    int ids[37];
+    for (long i = 0; i < (long)V * K; i++) tid[i] = rnd() % (uint32_t)E;
+    tid[7 * K + 1] = tid[7 * K]; /* a repeated expert */
+    for (int t = 0; t < S; t++) ids[t] = t == 2 ? 7 : (int)(rnd() % (uint32_t)V);
+    ld_route_args a = {.logits = put(lg, sizeof(float) * (size_t)S * E), .S = S, .E = E, .K = K,
+                       .bias = hash ? NULL : put(bias, sizeof(float) * (size_t)E),
+                       .tid2eid = hash ? put(tid, sizeof(int64_t) * (size_t)V * K) : NULL,
+                       .ids = hash ? put(ids, sizeof ids) : NULL, .route_scale = 2.5f,
+                       .idx = dalloc(sizeof(int) * (size_t)S * K), .wt = dalloc(sizeof(float) * (size_t)S * K)};
+    ok(O->moe_route(&be, &a), "moe_route");
+    int ri[37 * 6], gi[37 * 6];
+    float rw[37 * 6], gw[37 * 6], *gs = malloc(sizeof(float) * (size_t)S * E), sel[64];
+    get(gi, a.idx, sizeof gi);
+    get(gw, a.wt, sizeof gw);
+    get(gs, a.logits, sizeof(float) * (size_t)S * E);
+    for (int t = 0; t < S; t++) { /* moe.c's routing */
+        float *s = lg + (long)t * E;
+        for (int e = 0; e < E; e++) s[e] = sqrtf(ld_softplusf(s[e]));
+        int *it = ri + t * K;
+        if (hash) {
+            for (int k = 0; k < K; k++) it[k] = (int)tid[(long)ids[t] * K + k];
+        } else {
+            for (int e = 0; e < E; e++) sel[e] = s[e] + bias[e];
+            ld_ref_topk(sel, E, K, it);
+        }
+        double sum = 0;
+        for (int k = 0; k < K; k++) sum += s[it[k]];
+        for (int k = 0; k < K; k++) rw[t * K + k] = s[it[k]] / (float)sum * 2.5f;
+    }
+    const char *label = hash ? "hash, 64 experts top-6" : "bias, 64 experts top-6";
+    same_bits("moe_route", label, ri, gi, sizeof ri);
+    record("moe_route idx", 0);
+    compare("moe_route wt", label, rw, gw, S * K, T_F32);
+    compare("moe_route score", label, lg, gs, (long)S * E, T_F32);
+    free(lg); free(bias); free(tid); free(gs);
+}
+
+/* moe.c's experts: per expert its rows in ascending order, w2(swiglu(w1 x,
+ * w3 x) * weight), an fp32 sum in ascending expert id, the shared expert,
+ * one rounding. */
+static void ref_moe(const ld_expert_w *ex, const ld_expert_w *sh, int S, int E, int K, int D, int I, float lim,
+                    const ld_bf16 *x, const int *idx, const float *wt, ld_bf16 *out) {
+    float *y = calloc((size_t)S * D, sizeof(float));
+    ld_bf16 *xe = malloc(sizeof(ld_bf16) * (size_t)S * D), *ye = malloc(sizeof(ld_bf16) * (size_t)S * D);
+    ld_bf16 *g = malloc(sizeof(ld_bf16) * (size_t)S * I), *u = malloc(sizeof(ld_bf16) * (size_t)S * I);
+    int *rows = malloc(sizeof(int) * (size_t)S);
+    float *rw = malloc(sizeof(float) * (size_t)S);
+    for (int e = 0; e <= E; e++) {
+        const ld_expert_w *X = e < E ? &ex[e] : sh;
+        int n = 0;
+        if (e < E) {
+            for (int t = 0; t < S; t++)
+                for (int k = 0; k < K; k++)
+                    if (idx[t * K + k] == e) { rows[n] = t; rw[n] = wt[t * K + k]; n++; break; }
+        } else {
+            for (int t = 0; t < S; t++) { rows[n] = t; rw[n] = 1.0f; n++; }
+        }
+        if (!n) continue;
+        for (int i = 0; i < n; i++) memcpy(xe + (long)i * D, x + (long)rows[i] * D, sizeof(ld_bf16) * (size_t)D);
+        ld_ref_linear(&X->w1, xe, n, g);
+        ld_ref_linear(&X->w3, xe, n, u);
+        for (int i = 0; i < n; i++) ld_ref_swiglu(g + (long)i * I, u + (long)i * I, I, lim, rw[i], g + (long)i * I);
+        ld_ref_linear(&X->w2, g, n, ye);
+        if (e < E)
+            for (int i = 0; i < n; i++)
+                for (int j = 0; j < D; j++) y[(long)rows[i] * D + j] += ld_bf16_to_f32(ye[(long)i * D + j]);
+    }
+    for (long i = 0; i < (long)S * D; i++) out[i] = ld_f32_to_bf16(y[i] + ld_bf16_to_f32(ye[i]));
+    free(y); free(xe); free(ye); free(g); free(u); free(rows); free(rw);
+}
+
+typedef struct {
+    ld_moe_args dev;
+} moe_ctx;
+
+static void moe_run(void *p, int m, void *out) {
+    moe_ctx *c = p;
+    ld_moe_args a = c->dev;
+    a.S = m;
+    a.out = dalloc(sizeof(ld_bf16) * (size_t)m * a.dim);
+    ok(O->moe_experts(&be, &a), "moe_experts");
+    get(out, a.out, sizeof(ld_bf16) * (size_t)m * a.dim);
+    O->free(&be, a.out);
+}
+
+static void test_moe(ld_wfmt ef, ld_wfmt sf, int E, int K, int D, int I, const char *label) {
+    int S = 37;
+    ld_expert_w *hx = malloc(sizeof(*hx) * (size_t)E), *dx = malloc(sizeof(*dx) * (size_t)E), hs, ds;
+    for (int e = 0; e <= E; e++) {
+        ld_wfmt f = e < E ? ef : sf;
+        ld_expert_w w = {make_weight(f, I, D, 0.05f), make_weight(f, D, I, 0.05f), make_weight(f, I, D, 0.05f)};
+        ld_expert_w d = {dev_weight(&w.w1), dev_weight(&w.w2), dev_weight(&w.w3)};
+        if (e < E) { hx[e] = w; dx[e] = d; } else { hs = w; ds = d; }
+    }
+    ld_bf16 *x = act((long)S * D);
+    int *idx = malloc(sizeof(int) * (size_t)S * K);
+    float *wt = fvec((long)S * K, 0.2f, 0.5f);
+    for (int t = 0; t < S; t++)
+        for (int k = 0; k < K; k++) idx[t * K + k] = (int)(rnd() % (uint32_t)(E - 1)); /* expert E-1 unused */
+    idx[3 * K + 1] = idx[3 * K]; /* a repeated id counts once */
+    ld_moe_args a = {.experts = dx, .shared = &ds, .S = S, .E = E, .K = K, .dim = D, .inter = I, .swiglu_limit = 10.0f,
+                     .x = put(x, sizeof(ld_bf16) * (size_t)S * D), .idx = put(idx, sizeof(int) * (size_t)S * K),
+                     .wt = put(wt, sizeof(float) * (size_t)S * K)};
+    moe_ctx c = {a};
+    ld_bf16 *got = rows_check("moe_experts", label, moe_run, &c, sizeof(ld_bf16) * (size_t)D);
+    ld_bf16 *ref = malloc(sizeof(ld_bf16) * (size_t)S * D);
+    ref_moe(hx, &hs, S, E, K, D, I, 10.0f, x, idx, wt, ref);
+    compare_bf16("moe_experts", label, ref, got, (long)S * D, T_MOE);
+    for (int e = 0; e < E; e++) {
+        O->release_weight(&be, &dx[e].w1);
+        O->release_weight(&be, &dx[e].w2);
+        O->release_weight(&be, &dx[e].w3);
+    }
+    free(hx); free(dx); free(x); free(idx); free(wt); free(got); free(ref);
+}
+
+static void test_composites(void) {
+    test_attend(8, 512, 128, 37, 300, 200, 64, 4, 1, "CSA h=8 P=300");
+    test_attend(4, 512, 128, 37, 0, 0, 0, 0, 1, "first call W=S");
+    test_attend(3, 64, 16, 37, 500, 8, 0, 64, 1, "HCA window 16");
+    test_attend(64, 512, 128, 4, 4000, 1000, 512, 4, 0, "CSA h=64 k=512");
+    test_compress(4, 1, 128, 1, 37, 6, "CSA indexer d=128 rotate");
+    test_compress(4, 1, 512, 0, 37, 6, "CSA d=512");
+    test_compress(128, 0, 512, 0, 300, 37, "HCA r=128 d=512");
+    test_select(37, 100, 8, 64, 16, 20, "S=37 P=100 top-16");
+    test_select(4, 8190, 64, 128, 512, 512, "S=4 top-512 of 2048");
+    test_route(0);
+    test_route(1);
+    test_moe(LD_WF_FP4, LD_WF_FP8, 8, 3, 512, 256, "fp4 experts, fp8 shared");
+    test_moe(LD_WF_BF16, LD_WF_BF16, 5, 2, 200, 72, "bf16 odd shapes");
+}
+
 /* ---------------------------------------------------------- main */
 
 int main(void) {
@@ -608,7 +945,7 @@ int main(void) {
     test_linear(LD_WF_F32, 77, 333, "f32 333->77");
     test_rows();
     test_small_ops();
-
+    test_composites();
 
     ok(O->sync(&be), "sync");
     O->destroy(&be);

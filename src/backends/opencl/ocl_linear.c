@@ -133,8 +133,9 @@ static int expert(ocl_ctx *c, const ld_expert_w *X, const ld_moe_args *a, const 
 int ocl_op_moe_experts(ld_backend *be, const ld_moe_args *a) {
     ocl_ctx *c = OCL_CTX(be);
     int S = a->S, E = a->E, K = a->K, D = a->dim;
+    int q = (E && quantized(a->experts[0].w1.fmt)) || quantized(a->shared->w1.fmt);
     if (!S) return 0;
-    if (D % 128) return ld_set_error("opencl moe_experts: dim = %d is not a multiple of 128", D);
+    if (q && D % 128) return ld_set_error("opencl moe_experts: dim = %d is not a multiple of 128", D);
     void *grp = ocl_scratch(c, SCR_GRP, sizeof(int) * (size_t)(2 * E + S * K));
     void *rw = ocl_scratch(c, SCR_RW, sizeof(float) * (size_t)S * K);
     void *xc = ocl_scratch(c, SCR_CODES, (size_t)S * D);
@@ -159,7 +160,7 @@ int ocl_op_moe_experts(ld_backend *be, const ld_moe_args *a) {
     ocl_float(&k, 0.0f);
     if (ocl_run(&k, "moe_experts", (size_t)S * D, 1, 1, 0)) return -1;
     /* the activation codes do not depend on the weight format: quantize once */
-    if (ocl_quant_act(c, a->x, D, S, NULL, -1, E, xc, xs, "moe_experts")) return -1;
+    if (q && ocl_quant_act(c, a->x, D, S, NULL, -1, E, xc, xs, "moe_experts")) return -1;
     /* ascending expert id: the fp32 sum of y is in moe.c's order */
     for (int e = 0; e < E; e++)
         if (expert(c, &a->experts[e], a, xc, xs, g, u, grp, rw, e, y)) return -1;
