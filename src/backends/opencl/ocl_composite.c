@@ -37,7 +37,6 @@ static int topk_run(ocl_ctx *c, const void *s, long lds, int n, int k, int rows,
     ocl_int(&a, kpad);
     ocl_int(&a, sel);
     ocl_long(&a, P);
-    ocl_local(&a, sizeof(float) * (size_t)(n ? n : 1));
     return ocl_run(&a, op, (size_t)rows * c->wg, 1, 1, c->wg);
 }
 

@@ -29,13 +29,11 @@ __kernel void indexer_scores(BUF(q), BUF(w), BUF(keys), BUF(out), int h, int d, 
 /* Exact top-k of row t by rank: s[i] has rank = #{j: s[j] > s[i] or (s[j] ==
  * s[i] and j < i)}, i.e. descending with ties to the lower index; slots past
  * min(k, visible) get -1 up to kpad. */
-__kernel void topk(BUF(s), BUF(idx), long lds, int ldi, int n, int k, int kpad, int sel, long P,
-                   __local float *v) {
+__kernel void topk(BUF(s), BUF(idx), long lds, int ldi, int n, int k, int kpad, int sel, long P) {
     int t = get_group_id(0), nv = visible(n, sel, P, t), kt = min(k, nv);
-    __global const float *sr = P(float, s) + t * lds;
+    /* read from global: the visible keys grow with the context, local memory does not */
+    __global const float *v = P(float, s) + t * lds;
     __global int *ir = P(int, idx) + (long)t * ldi;
-    for (int i = get_local_id(0); i < nv; i += WG) v[i] = sr[i];
-    barrier(CLK_LOCAL_MEM_FENCE);
     for (int i = get_local_id(0); i < nv; i += WG) {
         float x = v[i];
         int rank = 0;
