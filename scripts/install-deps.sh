@@ -2,7 +2,8 @@
 # Installs the Debian packages Ladder needs to build and test. Safe to re-run;
 # does nothing when everything is already present.
 #   required: compiler, CMake, Ninja, pkg-config, cJSON, PCRE2
-#   optional: node + npm (tokenizer oracle tests; they skip without them)
+#   optional: node + npm (tokenizer oracle tests; they skip without them),
+#             OpenCL ICD loader, headers and PoCL (the opencl backend; built only when found)
 set -euo pipefail
 
 SUDO=""
@@ -26,5 +27,10 @@ fi
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   echo "installing (optional): nodejs npm" >&2
   apt_install nodejs npm || echo "note: node/npm unavailable; tokenizer oracle tests will be skipped" >&2
+fi
+if ! installed ocl-icd-opencl-dev || ! installed opencl-headers || ! installed pocl-opencl-icd; then
+  echo "installing (optional): pocl-opencl-icd ocl-icd-opencl-dev opencl-headers" >&2
+  apt_install pocl-opencl-icd ocl-icd-opencl-dev opencl-headers ||
+    echo "note: OpenCL packages unavailable; the opencl backend will not be built" >&2
 fi
 exit 0

@@ -5,10 +5,16 @@
 
 #include "backends/backend.h"
 #include "backends/cpu/cpu_api.h"
+#ifdef LADDER_HAVE_OPENCL
+#include "backends/opencl/opencl_api.h"
+#endif
 
 static const ld_backend_ops *const backends[] = {
     &ld_backend_ref_ops,
     &ld_backend_cpu_ops,
+#ifdef LADDER_HAVE_OPENCL
+    &ld_backend_opencl_ops,
+#endif
 };
 
 int ld_backend_count(void) { return (int)(sizeof backends / sizeof backends[0]); }

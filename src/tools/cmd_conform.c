@@ -34,11 +34,16 @@ static double now(void) {
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-static int summarize(const conform_report *r, conform_kind k, int *fail) {
+/* Rows of kind k that ran; *fail of them failed, *na were not run (the
+ * backend leaves the op unsupported). */
+static int summarize(const conform_report *r, conform_kind k, int *fail, int *na) {
     int n = 0;
-    *fail = 0;
-    for (int i = 0; i < r->n; i++)
-        if (r->rows[i].kind == k) n++, *fail += !r->rows[i].pass;
+    *fail = *na = 0;
+    for (int i = 0; i < r->n; i++) {
+        if (r->rows[i].kind != k) continue;
+        if (r->rows[i].unsupported) (*na)++;
+        else n++, *fail += !r->rows[i].pass;
+    }
     return n;
 }
 
@@ -94,8 +99,9 @@ int cmd_conform(int argc, char **argv) {
         conform_print_header(stdout, CONF_LAYER);
         if (ld_conform_layers_named(name, dirs[d], &lo, &rep) < 0) rc = cli_fail("conform", "%s: %s", dirs[d], ladder_last_error());
     }
-    int fo, fl, no = summarize(&rep, CONF_OP, &fo), nl = summarize(&rep, CONF_LAYER, &fl);
+    int fo, fl, nao, nal, no = summarize(&rep, CONF_OP, &fo, &nao), nl = summarize(&rep, CONF_LAYER, &fl, &nal);
     printf("\nconform %s: ops %d/%d passed%s", name, no - fo, no, layers_only ? " (skipped)" : "");
+    if (nao) printf(" (%d rows not supported by the backend, not run)", nao);
     if (ndirs && !ops_only) printf(", layers %d/%d passed", nl - fl, nl);
     printf(" (ops %.1f s, total %.1f s)\n", t_ops, now() - t0);
     if (json && conform_write_json(json, name, &rep)) rc = cli_fail("conform", "%s", ladder_last_error());
