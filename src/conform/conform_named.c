@@ -1,6 +1,7 @@
 /* Conformance entry points by backend name (conform.h): the command line
  * never sees the operator tables, so the lookup and the cpu settings it
  * used to check itself happen here. */
+#include <stdio.h>
 #include <string.h>
 
 #include "backends/cpu/cpu_api.h"
@@ -9,8 +10,17 @@
 
 static const ld_backend_ops *find(const char *name) {
     const ld_backend_ops *ops = ld_backend_find(name);
-    if (!ops) ld_set_error("unknown or unusable backend '%s'", name);
-    return ops;
+    if (ops) return ops;
+    for (int i = 0; i < ld_backend_count(); i++)
+        if (!strcmp(ld_backend_at(i)->name, name)) {
+            ld_set_error("backend '%s' is built in but cannot run on this machine", name);
+            return NULL;
+        }
+    char list[256] = "";
+    for (int i = 0; i < ld_backend_count(); i++)
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", ld_backend_at(i)->name);
+    ld_set_error("unknown backend '%s' (built in: %s)", name, list);
+    return NULL;
 }
 
 int conform_select_backend(const char *name, const char *cpu_isa, int threads, const char **resolved) {

@@ -93,6 +93,11 @@ static ld_weight make_weight(ld_wfmt f, int n, int k, float sd) {
     return w;
 }
 
+static void free_weight(ld_weight *w) {
+    free((void *)w->data);
+    free((void *)w->scale);
+}
+
 static ld_weight dev_weight(const ld_weight *w) {
     ld_weight d = *w;
     if (O->prepare_weight(&be, &d)) { fprintf(stderr, "prepare_weight: %s\n", ld_last_error()); exit(1); }
@@ -240,6 +245,7 @@ static void test_linear(ld_wfmt f, int n, int k, const char *label) {
     }
     O->release_weight(&be, &c.dw);
     O->free(&be, dx);
+    free_weight(&w);
     free(x);
     free(got);
     free(ref);
@@ -894,11 +900,18 @@ static void test_moe(ld_wfmt ef, ld_wfmt sf, int E, int K, int D, int I, const c
     ld_bf16 *ref = malloc(sizeof(ld_bf16) * (size_t)S * D);
     ref_moe(hx, &hs, S, E, K, D, I, 10.0f, x, idx, wt, ref);
     compare_bf16("moe_experts", label, ref, got, (long)S * D, T_MOE);
-    for (int e = 0; e < E; e++) {
-        O->release_weight(&be, &dx[e].w1);
-        O->release_weight(&be, &dx[e].w2);
-        O->release_weight(&be, &dx[e].w3);
+    for (int e = 0; e <= E; e++) {
+        ld_expert_w *d = e < E ? &dx[e] : &ds, *h = e < E ? &hx[e] : &hs;
+        O->release_weight(&be, &d->w1);
+        O->release_weight(&be, &d->w2);
+        O->release_weight(&be, &d->w3);
+        free_weight(&h->w1);
+        free_weight(&h->w2);
+        free_weight(&h->w3);
     }
+    O->free(&be, (void *)a.x);
+    O->free(&be, (void *)a.idx);
+    O->free(&be, (void *)a.wt);
     free(hx); free(dx); free(x); free(idx); free(wt); free(got); free(ref);
 }
 
