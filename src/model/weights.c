@@ -218,16 +218,6 @@ static float *rope_inv_freq(const ld_config *c, int yarn) {
     return f;
 }
 
-double ld_weight_bytes(const ld_weight *w) {
-    double nk = (double)w->n * w->k;
-    switch (w->fmt) {
-    case LD_WF_F32: return 4 * nk;
-    case LD_WF_BF16: return 2 * nk;
-    case LD_WF_FP4: return nk / 2 + (double)w->n * w->scale_cols;
-    default: return nk + (double)((w->n + 127) / 128) * w->scale_cols;
-    }
-}
-
 void ld_model_rope_cos_sin(const ld_model *m, int yarn, long pos, float *cs, float *sn) {
     const float *f = m->inv_freq[yarn];
     for (int i = 0; i < m->cfg.rope_dim / 2; i++) {
