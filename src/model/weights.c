@@ -1,6 +1,6 @@
-/* Binds every tensor the config implies to typed views, checking name,
- * dtype and shape; the first problem found is reported with the tensor name
- * and the file it lives in (or "missing"). */
+/* Binds every tensor the schema (model/schema.h) implies for the config to
+ * typed views, checking name, dtype and shape; the first problem found is
+ * reported with the tensor name and the file it lives in (or "missing"). */
 #include <math.h>
 #include <stdint.h>
 #include <stddef.h>
@@ -208,15 +208,15 @@ int ld_model_load_opts(const char *dir, const ld_backend_ops *ops, const ld_load
     if (ld_model_runtime_init(m)) return load_fail(m);
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", dir);
-    if (ld_config_load(path, &m->cfg)) return -1;
+    if (ld_config_load(path, &m->cfg)) return load_fail(m);
     m->gen = (ld_gen_defaults){.temperature = 1.0f, .top_p = 1.0f, .top_k = 0, .min_p = 0, .do_sample = 1};
     snprintf(path, sizeof path, "%s/generation_config.json", dir);
     FILE *gf = fopen(path, "r");
     if (gf) {
         fclose(gf);
-        if (ld_gen_config_load(path, &m->gen)) return -1;
+        if (ld_gen_config_load(path, &m->gen)) return load_fail(m);
     }
-    if (ld_ckpt_open(dir, &m->ck)) return -1;
+    if (ld_ckpt_open(dir, &m->ck)) return load_fail(m);
     ld_config *c = &m->cfg;
     if (!c->expert_dtype_given) {
         /* released configs without expert_dtype: the stored dtype decides (I8 = packed FP4) */
