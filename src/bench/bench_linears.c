@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "core/error.h"
+#include "model/schema.h"
 
 static double now_s(void) {
     struct timespec t;
@@ -40,26 +41,24 @@ static int group(const ld_weight *w) {
     }
 }
 
+typedef struct {
+    const ld_model *m;
+    wlist *g;
+} collector;
+
+/* What one decoded token multiplies: every main-block weight but the
+ * routed experts, of which the first top-k stand in for the router's pick. */
+static int collect_one(void *ctx, const ld_schema_item *it) {
+    collector *k = ctx;
+    if (!it->e->weight || it->mtp || (it->e->read == LD_SR_ROUTED && it->expert >= k->m->cfg.n_activated_experts))
+        return 0;
+    const ld_weight *w = ld_schema_cfield(k->m, it);
+    return group(w) >= 0 ? add(&k->g[group(w)], w) : 0;
+}
+
 static int collect(const ld_model *m, wlist *g) {
-    const ld_config *c = &m->cfg;
-    const ld_weight *ws[64];
-    int rc = group(&m->head) >= 0 ? add(&g[group(&m->head)], &m->head) : 0;
-    for (int l = 0; l < c->n_layers && !rc; l++) {
-        const ld_layer_w *L = &m->layers[l];
-        const ld_attn_w *a = &L->attn;
-        int n = 0;
-        ws[n++] = &a->wq_a, ws[n++] = &a->wq_b, ws[n++] = &a->wkv, ws[n++] = &a->wo_a, ws[n++] = &a->wo_b;
-        ws[n++] = &a->comp.wkv, ws[n++] = &a->comp.wgate, ws[n++] = &a->idx_wq_b, ws[n++] = &a->idx_wproj;
-        ws[n++] = &a->idx_comp.wkv, ws[n++] = &a->idx_comp.wgate, ws[n++] = &L->ffn.gate;
-        ws[n++] = &L->ffn.shared.w1, ws[n++] = &L->ffn.shared.w2, ws[n++] = &L->ffn.shared.w3;
-        for (int e = 0; e < c->n_activated_experts && e < c->n_routed_experts && n + 3 <= 64; e++) {
-            const ld_expert_w *x = &L->ffn.experts[e];
-            ws[n++] = &x->w1, ws[n++] = &x->w2, ws[n++] = &x->w3;
-        }
-        for (int i = 0; i < n && !rc; i++)
-            if (group(ws[i]) >= 0) rc = add(&g[group(ws[i])], ws[i]);
-    }
-    return rc;
+    collector k = {m, g};
+    return ld_schema_each(&m->cfg, collect_one, &k);
 }
 
 /* Seconds per pass of `rows` rows through the weights w[0..n): one warm

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "conform/conform_harness.h"
+#include "backends/wformat.h"
 #include "core/error.h"
 
 /* ------------------------------------------------------------------ rng */
@@ -198,14 +199,15 @@ static uint8_t e8m0_of(float pow2) { return (uint8_t)((ld_f32_to_bits(pow2) >> 2
  * blocks differ), stored in fmt exactly as a checkpoint stores them. */
 wbuf cf_make_weight(ctx_t *c, ld_wfmt fmt, int n, int k) {
     wbuf b = {.w = {.fmt = fmt, .n = n, .k = k}};
-    int band = fmt == LD_WF_FP8 || fmt == LD_WF_FP8_DQ ? 128 : 1;
+    const ld_wformat *F = ld_wformat_of(fmt);
+    int band = F->scale_rows ? F->scale_rows : 1; /* rows quantized together: one scale block high */
     float *t = malloc(sizeof(float) * (size_t)band * (size_t)k);
     if (!t) longjmp(c->oom, 1);
-    size_t esz = fmt == LD_WF_F32 ? 4 : fmt == LD_WF_BF16 ? 2 : 1;
-    b.data = cf_alloc(c, fmt == LD_WF_FP4 ? (size_t)n * (size_t)(k / 2) : (size_t)n * (size_t)k * esz, 0);
-    if (band == 128) b.w.scale_cols = (k + 127) / 128;
-    if (fmt == LD_WF_FP4) b.w.scale_cols = k / 32;
-    if (b.w.scale_cols) b.scale = cf_alloc(c, (size_t)b.w.scale_cols * (size_t)(band == 128 ? (n + 127) / 128 : n), 0);
+    b.data = cf_alloc(c, ld_wformat_data_bytes(fmt, n, k), 0);
+    int64_t srows, scols;
+    ld_wformat_scale_shape(fmt, n, k, &srows, &scols);
+    b.w.scale_cols = (int)scols;
+    if (b.w.scale_cols) b.scale = cf_alloc(c, (size_t)b.w.scale_cols * (size_t)srows, 0);
     for (int r0 = 0; r0 < n; r0 += band) {
         int rows = n - r0 < band ? n - r0 : band;
         for (int r = 0; r < rows; r++) {
@@ -251,14 +253,7 @@ void cf_free_weight(wbuf *b) {
     cf_free(b->data);
     cf_free(b->scale);
 }
-size_t cf_weight_bytes(const ld_weight *w) {
-    switch (w->fmt) {
-    case LD_WF_F32: return (size_t)w->n * w->k * 4;
-    case LD_WF_BF16: return (size_t)w->n * w->k * 2;
-    case LD_WF_FP4: return (size_t)w->n * (w->k / 2);
-    default: return (size_t)w->n * w->k;
-    }
-}
+size_t cf_weight_bytes(const ld_weight *w) { return ld_wformat_data_bytes(w->fmt, w->n, w->k); }
 
 /* ---------------------------------------------------- compare, judge */
 

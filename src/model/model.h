@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "backends/backend.h"
+#include "backends/wformat.h"
 #include "core/scratch.h"
 #include "io/checkpoint.h"
 #include "model/config.h"
@@ -125,9 +126,6 @@ int ld_model_runtime_init(ld_model *m);
 void ld_model_runtime_free(ld_model *m);
 int ld_model_place(ld_model *m);
 void ld_model_unplace(ld_model *m);
-
-/* Bytes a weight occupies in the checkpoint (data + scales). */
-double ld_weight_bytes(const ld_weight *w);
 
 /* cos/sin of the RoPE angles at position pos: yarn = 1 for compressed
  * layers (compress_rope_theta + YaRN), 0 for window-only layers. */

@@ -1,31 +1,47 @@
-/* Size accounting over a loaded checkpoint: what `ladder info` reports and
- * what a bandwidth roofline divides by. */
-#include <stdio.h>
+/* Size accounting over the tensors the config implies (model/schema.h; the
+ * binder has checked them against the checkpoint): what `ladder info`
+ * reports and what a bandwidth roofline divides by. */
 #include <string.h>
 
+#include "model/schema.h"
 #include "model/stats.h"
 
-static int is_expert(const char *n) { return strstr(n, ".ffn.experts.") != NULL; }
+typedef struct {
+    ld_model_stats_t *st;
+    double expert_bytes;
+} counter;
+
+static int count(void *ctx, const ld_schema_item *it) {
+    counter *k = ctx;
+    ld_model_stats_t *st = k->st;
+    double bytes = 0;
+    for (int i = 0; i < it->nparts; i++) {
+        const ld_schema_part *p = &it->part[i];
+        int64_t numel = p->shape[0] * (p->ndim == 2 ? p->shape[1] : 1);
+        /* packed data counts its weight elements (FP4: two per byte); scales count as stored */
+        int64_t params = it->e->weight && i == 0 ? numel * ld_wformat_of(it->fmt)->pack : numel;
+        st->params[p->dtype] += params;
+        st->bytes[p->dtype] += p->nbytes;
+        st->total_bytes += p->nbytes;
+        st->total_params += params;
+        bytes += (double)p->nbytes;
+    }
+    if (it->mtp) return 0;
+    switch (it->e->read) {
+    case LD_SR_ALL: st->active_bytes += bytes; break;
+    case LD_SR_ROW: st->active_bytes += bytes / (double)it->part[0].shape[0]; break;
+    case LD_SR_ROUTED: k->expert_bytes += bytes; break;
+    }
+    return 0;
+}
 
 void ld_model_stats(const ld_model *m, ld_model_stats_t *st) {
     memset(st, 0, sizeof *st);
     const ld_config *c = &m->cfg;
-    double expert_bytes = 0;
-    for (int i = 0; i < m->ck.n_tensors; i++) {
-        const ld_tensor *t = m->ck.by_name[i];
-        int64_t params = t->dtype == LD_DT_I8 && is_expert(t->name) ? 2 * t->numel : t->numel;
-        st->params[t->dtype] += params;
-        st->bytes[t->dtype] += t->nbytes;
-        st->total_bytes += t->nbytes;
-        st->total_params += params;
-        if (!strncmp(t->name, "mtp.", 4)) continue;
-        if (is_expert(t->name)) expert_bytes += (double)t->nbytes;
-        else if (!strcmp(t->name, "embed.weight")) st->active_bytes += (double)t->nbytes / c->vocab_size;
-        else if (strstr(t->name, "tid2eid")) st->active_bytes += (double)t->nbytes / c->vocab_size;
-        else st->active_bytes += (double)t->nbytes;
-    }
+    counter k = {.st = st};
+    ld_schema_each(c, count, &k);
     /* routed experts: num_experts_per_tok of n_routed_experts per layer, on average */
-    st->active_bytes += expert_bytes * c->n_activated_experts / c->n_routed_experts;
+    st->active_bytes += k.expert_bytes * c->n_activated_experts / c->n_routed_experts;
     for (int l = 0; l < c->n_layers; l++) {
         int r = c->compress_ratios[l];
         if (!r) continue;

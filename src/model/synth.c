@@ -17,6 +17,7 @@
 #include "core/error.h"
 #include "core/numerics.h"
 #include "io/st_writer.h"
+#include "model/schema.h"
 #include "model/synth.h"
 
 typedef enum { G_UNIFORM_BF16, G_UNIFORM_F32, G_FP8, G_E8M0, G_FP4, G_TID2EID } gen_kind;
@@ -68,108 +69,36 @@ static plan_t *add(plan *P, const char *name, ld_dtype dt, int64_t d0, int64_t d
     return t;
 }
 
-static void add_vec(plan *P, const char *name, ld_dtype dt, int64_t n, float mean, float sigma) {
-    plan_t *t = add(P, name, dt, n, -1, dt == LD_DT_BF16 ? G_UNIFORM_BF16 : G_UNIFORM_F32);
-    if (t) { t->mean = mean; t->sigma = sigma; }
-}
-
-static void add_mat(plan *P, const char *name, ld_dtype dt, int64_t n, int64_t k, float sigma) {
-    plan_t *t = add(P, name, dt, n, k, dt == LD_DT_BF16 ? G_UNIFORM_BF16 : G_UNIFORM_F32);
-    if (t) t->sigma = sigma;
-}
-
 /* Uniform table codes over [-448, 448] have std 448/sqrt(3); pick the E8M0
  * exponent that maps that to the wanted sigma. */
 static int exp_for(float sigma, float code_std) { return (int)lrint(log2((double)sigma / code_std)); }
 
-static void add_fp8(plan *P, const char *prefix, int64_t n, int64_t k, float gain) {
-    char nm[200];
-    snprintf(nm, sizeof nm, "%s.weight", prefix);
-    add(P, nm, LD_DT_F8_E4M3, n, k, G_FP8);
-    snprintf(nm, sizeof nm, "%s.scale", prefix);
-    plan_t *s = add(P, nm, LD_DT_F8_E8M0, (n + 127) / 128, (k + 127) / 128, G_E8M0);
-    if (s) s->scale_exp = exp_for(gain / sqrtf((float)k), 448.0f / sqrtf(3.0f));
-}
-
-static void add_fp4(plan *P, const char *prefix, int64_t n, int64_t k, float gain) {
-    char nm[200];
-    snprintf(nm, sizeof nm, "%s.weight", prefix);
-    add(P, nm, LD_DT_I8, n, k / 2, G_FP4);
-    snprintf(nm, sizeof nm, "%s.scale", prefix);
-    plan_t *s = add(P, nm, LD_DT_F8_E8M0, n, k / 32, G_E8M0);
-    if (s) s->scale_exp = exp_for(gain / sqrtf((float)k), 2.93f); /* rms of the 16 e2m1 codes */
-}
-
-static void add_compressor(plan *P, const ld_config *c, const char *p, int ratio, int d) {
-    char nm[200];
-    int cd = (ratio == 4 ? 2 : 1) * d;
-    snprintf(nm, sizeof nm, "%s.wkv.weight", p); add_mat(P, nm, LD_DT_BF16, cd, c->dim, 1.0f / sqrtf((float)c->dim));
-    snprintf(nm, sizeof nm, "%s.wgate.weight", p); add_mat(P, nm, LD_DT_BF16, cd, c->dim, 1.0f / sqrtf((float)c->dim));
-    snprintf(nm, sizeof nm, "%s.ape", p); add_mat(P, nm, LD_DT_F32, ratio, cd, 0.1f);
-    snprintf(nm, sizeof nm, "%s.norm.weight", p); add_vec(P, nm, LD_DT_BF16, d, 1.0f, 0.05f);
-}
-
-static void add_layer(plan *P, const ld_config *c, int l) {
-    char p[64], nm[200];
-    int mtp = l >= c->n_layers, r = c->compress_ratios[l], D = c->dim, H = c->n_heads, hd = c->head_dim;
-    int nmix = (2 + c->hc_mult) * c->hc_mult, inter = c->moe_inter_dim, E = c->n_routed_experts;
-    if (mtp) snprintf(p, sizeof p, "mtp.%d.", l - c->n_layers);
-    else snprintf(p, sizeof p, "layers.%d.", l);
-#define N(s) (snprintf(nm, sizeof nm, "%s%s", p, s), nm)
-    const char *kinds[2] = {"attn", "ffn"};
-    for (int i = 0; i < 2; i++) {
-        char b[64];
-        snprintf(b, sizeof b, "hc_%s_fn", kinds[i]); add_mat(P, N(b), LD_DT_F32, nmix, (int64_t)c->hc_mult * D, 0.5f / sqrtf((float)(c->hc_mult * D)));
-        snprintf(b, sizeof b, "hc_%s_base", kinds[i]); add_vec(P, N(b), LD_DT_F32, nmix, 0.0f, 0.5f);
-        snprintf(b, sizeof b, "hc_%s_scale", kinds[i]); add_vec(P, N(b), LD_DT_F32, 3, 1.0f, 0.2f);
-    }
-    add_vec(P, N("attn_norm.weight"), LD_DT_BF16, D, 1.0f, 0.05f);
-    add_vec(P, N("ffn_norm.weight"), LD_DT_BF16, D, 1.0f, 0.05f);
-    add_fp8(P, N("attn.wq_a"), c->q_lora_rank, D, 1.0f);
-    add_vec(P, N("attn.q_norm.weight"), LD_DT_BF16, c->q_lora_rank, 1.0f, 0.05f);
-    add_fp8(P, N("attn.wq_b"), (int64_t)H * hd, c->q_lora_rank, 1.0f);
-    add_fp8(P, N("attn.wkv"), hd, D, 1.0f);
-    add_vec(P, N("attn.kv_norm.weight"), LD_DT_BF16, hd, 1.0f, 0.05f);
-    add_fp8(P, N("attn.wo_a"), (int64_t)c->o_groups * c->o_lora_rank, (int64_t)H * hd / c->o_groups, 1.0f);
-    add_fp8(P, N("attn.wo_b"), D, (int64_t)c->o_groups * c->o_lora_rank, 0.5f);
-    add_vec(P, N("attn.attn_sink"), LD_DT_F32, H, 0.0f, 1.0f);
-    if (r) add_compressor(P, c, N("attn.compressor"), r, hd);
-    if (r == 4) {
-        add_fp8(P, N("attn.indexer.wq_b"), (int64_t)c->index_n_heads * c->index_head_dim, c->q_lora_rank, 1.0f);
-        add_mat(P, N("attn.indexer.weights_proj.weight"), LD_DT_BF16, c->index_n_heads, D, 1.0f / sqrtf((float)D));
-        add_compressor(P, c, N("attn.indexer.compressor"), 4, c->index_head_dim);
-    }
-    add_mat(P, N("ffn.gate.weight"), LD_DT_BF16, E, D, 1.0f / sqrtf((float)D));
-    if (!mtp && l < c->n_hash_layers) {
-        plan_t *t = add(P, N("ffn.gate.tid2eid"), LD_DT_I64, c->vocab_size, c->n_activated_experts, G_TID2EID);
-        if (t) { t->experts = E; t->k = c->n_activated_experts; }
-    } else {
-        add_vec(P, N("ffn.gate.bias"), LD_DT_F32, E, 0.0f, 0.02f);
-    }
-    for (int e = 0; e < E; e++) {
-        char b[96];
-        const char *w[3] = {"w1", "w2", "w3"};
-        for (int j = 0; j < 3; j++) {
-            int64_t n = j == 1 ? D : inter, k = j == 1 ? inter : D;
-            snprintf(b, sizeof b, "ffn.experts.%d.%s", e, w[j]);
-            if (c->expert_fp4) add_fp4(P, N(b), n, k, j == 1 ? 0.5f : 1.0f);
-            else add_fp8(P, N(b), n, k, j == 1 ? 0.5f : 1.0f);
+/* One schema binding: its tensors with the generator their dtype implies. */
+static int plan_item(void *ctx, const ld_schema_item *it) {
+    plan *P = ctx;
+    const ld_schema_entry *e = it->e;
+    const ld_schema_part *d = &it->part[0];
+    if (!e->weight || it->fmt == LD_WF_BF16 || it->fmt == LD_WF_F32) {
+        int bf = d->dtype == LD_DT_BF16;
+        gen_kind k = d->dtype == LD_DT_I64 ? G_TID2EID : bf ? G_UNIFORM_BF16 : G_UNIFORM_F32;
+        plan_t *t = add(P, d->name, d->dtype, d->shape[0], d->ndim == 2 ? d->shape[1] : -1, k);
+        if (!t) return -1;
+        t->mean = e->mean;
+        t->sigma = e->fan_in ? e->sigma / sqrtf((float)(e->weight ? it->k : d->shape[1])) : e->sigma;
+        if (k == G_TID2EID) {
+            t->experts = P->c->n_routed_experts;
+            t->k = P->c->n_activated_experts;
         }
+        return 0;
     }
-    add_fp8(P, N("ffn.shared_experts.w1"), inter, D, 1.0f);
-    add_fp8(P, N("ffn.shared_experts.w2"), D, inter, 0.5f);
-    add_fp8(P, N("ffn.shared_experts.w3"), inter, D, 1.0f);
-    if (mtp) {
-        add_fp8(P, N("e_proj"), D, D, 1.0f);
-        add_fp8(P, N("h_proj"), D, D, 1.0f);
-        add_vec(P, N("enorm.weight"), LD_DT_BF16, D, 1.0f, 0.05f);
-        add_vec(P, N("hnorm.weight"), LD_DT_BF16, D, 1.0f, 0.05f);
-        add_vec(P, N("norm.weight"), LD_DT_BF16, D, 1.0f, 0.05f);
-        add_mat(P, N("hc_head_fn"), LD_DT_F32, c->hc_mult, (int64_t)c->hc_mult * D, 0.5f / sqrtf((float)(c->hc_mult * D)));
-        add_vec(P, N("hc_head_base"), LD_DT_F32, c->hc_mult, 0.0f, 0.5f);
-        add_vec(P, N("hc_head_scale"), LD_DT_F32, 1, 1.0f, 0.2f);
-    }
-#undef N
+    const ld_schema_part *s = &it->part[1];
+    int fp4 = it->fmt == LD_WF_FP4;
+    if (!add(P, d->name, d->dtype, d->shape[0], d->shape[1], fp4 ? G_FP4 : G_FP8)) return -1;
+    plan_t *t = add(P, s->name, s->dtype, s->shape[0], s->shape[1], G_E8M0);
+    if (!t) return -1;
+    /* 2.93: rms of the 16 e2m1 codes */
+    t->scale_exp = exp_for(e->sigma / sqrtf((float)it->k), fp4 ? 2.93f : 448.0f / sqrtf(3.0f));
+    return 0;
 }
 
 static int cmp_plan(const void *a, const void *b) { return strcmp(((const plan_t *)a)->e.name, ((const plan_t *)b)->e.name); }
@@ -177,15 +106,7 @@ static int cmp_plan(const void *a, const void *b) { return strcmp(((const plan_t
 static int build_plan(const ld_config *c, plan *P) {
     memset(P, 0, sizeof *P);
     P->c = c;
-    int D = c->dim;
-    add_mat(P, "embed.weight", LD_DT_BF16, c->vocab_size, D, 1.0f);
-    add_mat(P, "head.weight", LD_DT_BF16, c->vocab_size, D, 2.5f / sqrtf((float)D));
-    add_vec(P, "norm.weight", LD_DT_BF16, D, 1.0f, 0.05f);
-    add_mat(P, "hc_head_fn", LD_DT_F32, c->hc_mult, (int64_t)c->hc_mult * D, 0.5f / sqrtf((float)(c->hc_mult * D)));
-    add_vec(P, "hc_head_base", LD_DT_F32, c->hc_mult, 0.0f, 0.5f);
-    add_vec(P, "hc_head_scale", LD_DT_F32, 1, 1.0f, 0.2f);
-    for (int l = 0; l < c->n_layers + c->n_mtp_layers; l++) add_layer(P, c, l);
-    if (P->n == 0 || !P->p) return ld_set_error("out of memory planning the checkpoint");
+    if (ld_schema_each(c, plan_item, P) || P->n == 0 || !P->p) return ld_set_error("out of memory planning the checkpoint");
     qsort(P->p, (size_t)P->n, sizeof *P->p, cmp_plan);
     return 0;
 }

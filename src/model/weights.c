@@ -1,9 +1,9 @@
-/* Binds every tensor the config implies to typed views, checking name,
- * dtype and shape; the first problem found is reported with the tensor name
- * and the file it lives in (or "missing"). */
+/* Binds every tensor the schema (model/schema.h) implies for the config to
+ * typed views, checking name, dtype and shape; the first problem found is
+ * reported with the tensor name and the file it lives in (or "missing"). */
 #include <math.h>
 #include <stdint.h>
-#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "io/resident.h"
 #include "model/model.h"
+#include "model/schema.h"
 
 #define LD_PI 3.14159265358979323846
 
@@ -41,24 +42,20 @@ static const void *aligned_view(binder *b, const ld_tensor *t) {
     return copy;
 }
 
-static const void *get(binder *b, ld_dtype dt, int64_t d0, int64_t d1, const char *fmt, ...) LD_PRINTF(5, 6);
-
-static const void *get(binder *b, ld_dtype dt, int64_t d0, int64_t d1, const char *fmt, ...) {
-    if (b->failed) return NULL;
-    char name[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(name, sizeof name, fmt, ap);
-    va_end(ap);
+/* Finds one checkpoint tensor and checks its dtype and shape against the
+ * schema's; NULL (error set) on the first mismatch. */
+static const void *get(binder *b, const ld_schema_part *want) {
+    const char *name = want->name;
     const ld_tensor *t = ld_ckpt_find(b->ck, name);
-    b->failed = 1;
     if (!t) { ld_set_error("checkpoint %s: missing tensor '%s'", b->ck->dir, name); return NULL; }
     const char *file = ld_ckpt_file_of(b->ck, t);
-    if (t->dtype != dt) {
-        ld_set_error("%s: tensor '%s' has dtype %s, expected %s", file, name, ld_dtype_name(t->dtype), ld_dtype_name(dt));
+    if (t->dtype != want->dtype) {
+        ld_set_error("%s: tensor '%s' has dtype %s, expected %s", file, name, ld_dtype_name(t->dtype),
+                     ld_dtype_name(want->dtype));
         return NULL;
     }
-    int nd = d1 < 0 ? 1 : 2;
+    int nd = want->ndim;
+    int64_t d0 = want->shape[0], d1 = want->shape[1];
     if (t->ndim != nd || t->shape[0] != d0 || (nd == 2 && t->shape[1] != d1)) {
         char got[128] = "";
         for (int i = 0; i < t->ndim; i++)
@@ -67,124 +64,46 @@ static const void *get(binder *b, ld_dtype dt, int64_t d0, int64_t d1, const cha
         else ld_set_error("%s: tensor '%s' has shape [%s], expected [%lld, %lld]", file, name, got, (long long)d0, (long long)d1);
         return NULL;
     }
-    const void *p = aligned_view(b, t);
-    b->failed = p == NULL;
-    return p;
+    return aligned_view(b, t);
 }
 
-static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
-static ld_weight get_fp8(binder *b, int n, int k, const char *prefix) {
-    ld_weight w = {.fmt = LD_WF_FP8, .n = n, .k = k, .scale_cols = (int)cdiv(k, 128)};
-    w.data = get(b, LD_DT_F8_E4M3, n, k, "%s.weight", prefix);
-    w.scale = get(b, LD_DT_F8_E8M0, cdiv(n, 128), cdiv(k, 128), "%s.scale", prefix);
-    return w;
+/* Token-id routing must name real experts: the table indexes the expert array. */
+static int check_tid2eid(const ld_config *c, const char *name, const int64_t *t) {
+    for (long i = 0; i < (long)c->vocab_size * c->n_activated_experts; i++)
+        if (t[i] < 0 || t[i] >= c->n_routed_experts)
+            return ld_set_error("tensor '%s': entry %ld = %lld is not an expert id in [0, %d)", name, i, (long long)t[i],
+                                c->n_routed_experts);
+    return 0;
 }
 
-static ld_weight get_fp4(binder *b, int n, int k, const char *prefix) {
-    ld_weight w = {.fmt = LD_WF_FP4, .n = n, .k = k, .scale_cols = k / 32};
-    w.data = get(b, LD_DT_I8, n, k / 2, "%s.weight", prefix);
-    w.scale = get(b, LD_DT_F8_E8M0, n, k / 32, "%s.scale", prefix);
-    return w;
+static int bind_one(void *ctx, const ld_schema_item *it) {
+    binder *b = ctx;
+    void *field = ld_schema_field(b->m, it);
+    if (!it->e->weight) {
+        const void *p = get(b, &it->part[0]);
+        if (!p) return b->failed = 1;
+        *(const void **)field = p;
+        if (it->e->scope == LD_SS_LAYER && it->e->off == offsetof(ld_layer_w, ffn.tid2eid) &&
+            check_tid2eid(&b->m->cfg, it->part[0].name, p))
+            return b->failed = 1;
+        return 0;
+    }
+    ld_weight w = {.fmt = it->fmt, .n = (int)it->n, .k = (int)it->k};
+    if (!(w.data = get(b, &it->part[0]))) return b->failed = 1;
+    if (it->nparts > 1) {
+        w.scale_cols = (int)it->part[1].shape[1];
+        if (!(w.scale = get(b, &it->part[1]))) return b->failed = 1;
+    }
+    *(ld_weight *)field = w;
+    return 0;
 }
 
-static ld_weight get_bf16(binder *b, int n, int k, const char *prefix) {
-    ld_weight w = {.fmt = LD_WF_BF16, .n = n, .k = k};
-    w.data = get(b, LD_DT_BF16, n, k, "%s.weight", prefix);
-    return w;
-}
-
-static void bind_compressor(binder *b, const ld_config *c, int ratio, int d, const char *p, ld_compressor_w *w) {
-    int overlap = ratio == 4, cd = (1 + overlap) * d;
-    char q[256];
-    w->ratio = ratio;
-    w->d = d;
-    w->overlap = overlap;
-    snprintf(q, sizeof q, "%s.wkv", p);
-    w->wkv = get_bf16(b, cd, c->dim, q);
-    snprintf(q, sizeof q, "%s.wgate", p);
-    w->wgate = get_bf16(b, cd, c->dim, q);
-    w->ape = get(b, LD_DT_F32, ratio, cd, "%s.ape", p);
-    w->norm = get(b, LD_DT_BF16, d, -1, "%s.norm.weight", p);
-}
-
-static void bind_hc(binder *b, const ld_config *c, const char *p, const char *kind, int nmix, int nscale, ld_hc_w *w) {
-    w->fn = get(b, LD_DT_F32, nmix, (int64_t)c->hc_mult * c->dim, "%shc_%s_fn", p, kind);
-    w->base = get(b, LD_DT_F32, nmix, -1, "%shc_%s_base", p, kind);
-    w->scale = get(b, LD_DT_F32, nscale, -1, "%shc_%s_scale", p, kind);
-}
-
-static void bind_layer(binder *b, const ld_config *c, int l, ld_layer_w *L) {
-    char p[64], q[256];
-    int mtp = l >= c->n_layers;
-    if (mtp) snprintf(p, sizeof p, "mtp.%d.", l - c->n_layers);
-    else snprintf(p, sizeof p, "layers.%d.", l);
-    int nmix = (2 + c->hc_mult) * c->hc_mult;
-    bind_hc(b, c, p, "attn", nmix, 3, &L->hc_attn);
-    bind_hc(b, c, p, "ffn", nmix, 3, &L->hc_ffn);
-    L->attn_norm = get(b, LD_DT_BF16, c->dim, -1, "%sattn_norm.weight", p);
-    L->ffn_norm = get(b, LD_DT_BF16, c->dim, -1, "%sffn_norm.weight", p);
-
+/* Per-block facts the forward pass reads next to the tensors. */
+static void block_meta(const ld_config *c, int l, ld_layer_w *L) {
     ld_attn_w *A = &L->attn;
-    int hd = c->head_dim, H = c->n_heads;
     A->ratio = c->compress_ratios[l];
-#define PFX(s) (snprintf(q, sizeof q, "%s%s", p, s), q)
-    A->wq_a = get_fp8(b, c->q_lora_rank, c->dim, PFX("attn.wq_a"));
-    A->q_norm = get(b, LD_DT_BF16, c->q_lora_rank, -1, "%sattn.q_norm.weight", p);
-    A->wq_b = get_fp8(b, H * hd, c->q_lora_rank, PFX("attn.wq_b"));
-    A->wkv = get_fp8(b, hd, c->dim, PFX("attn.wkv"));
-    A->kv_norm = get(b, LD_DT_BF16, hd, -1, "%sattn.kv_norm.weight", p);
-    A->wo_a = get_fp8(b, c->o_groups * c->o_lora_rank, H * hd / c->o_groups, PFX("attn.wo_a"));
-    A->wo_a.fmt = LD_WF_FP8_DQ;
-    A->wo_b = get_fp8(b, c->dim, c->o_groups * c->o_lora_rank, PFX("attn.wo_b"));
-    A->sink = get(b, LD_DT_F32, H, -1, "%sattn.attn_sink", p);
-    if (A->ratio) bind_compressor(b, c, A->ratio, hd, PFX("attn.compressor"), &A->comp);
-    if (A->ratio == 4) {
-        A->idx_wq_b = get_fp8(b, c->index_n_heads * c->index_head_dim, c->q_lora_rank, PFX("attn.indexer.wq_b"));
-        A->idx_wproj = get_bf16(b, c->index_n_heads, c->dim, PFX("attn.indexer.weights_proj"));
-        bind_compressor(b, c, 4, c->index_head_dim, PFX("attn.indexer.compressor"), &A->idx_comp);
-    }
-
-    ld_moe_w *F = &L->ffn;
-    int E = c->n_routed_experts, inter = c->moe_inter_dim;
-    F->gate = get_bf16(b, E, c->dim, PFX("ffn.gate"));
-    if (!mtp && l < c->n_hash_layers) {
-        F->tid2eid = get(b, LD_DT_I64, c->vocab_size, c->n_activated_experts, "%sffn.gate.tid2eid", p);
-        for (long i = 0; F->tid2eid && i < (long)c->vocab_size * c->n_activated_experts; i++)
-            if (F->tid2eid[i] < 0 || F->tid2eid[i] >= E) {
-                ld_set_error("tensor '%sffn.gate.tid2eid': entry %ld = %lld is not an expert id in [0, %d)", p, i,
-                             (long long)F->tid2eid[i], E);
-                b->failed = 1;
-                break;
-            }
-    } else {
-        F->bias = get(b, LD_DT_F32, E, -1, "%sffn.gate.bias", p);
-    }
-    F->experts = calloc((size_t)E, sizeof *F->experts);
-    if (!F->experts) { ld_set_error("out of memory"); b->failed = 1; return; }
-    for (int e = 0; e < E && !b->failed; e++) {
-        char ep[128];
-        ld_expert_w *X = &F->experts[e];
-        ld_weight (*get_x)(binder *, int, int, const char *) = c->expert_fp4 ? get_fp4 : get_fp8;
-        snprintf(ep, sizeof ep, "%sffn.experts.%d.w1", p, e);
-        X->w1 = get_x(b, inter, c->dim, ep);
-        snprintf(ep, sizeof ep, "%sffn.experts.%d.w2", p, e);
-        X->w2 = get_x(b, c->dim, inter, ep);
-        snprintf(ep, sizeof ep, "%sffn.experts.%d.w3", p, e);
-        X->w3 = get_x(b, inter, c->dim, ep);
-    }
-    F->shared.w1 = get_fp8(b, inter, c->dim, PFX("ffn.shared_experts.w1"));
-    F->shared.w2 = get_fp8(b, c->dim, inter, PFX("ffn.shared_experts.w2"));
-    F->shared.w3 = get_fp8(b, inter, c->dim, PFX("ffn.shared_experts.w3"));
-    if (mtp) {
-        L->e_proj = get_fp8(b, c->dim, c->dim, PFX("e_proj"));
-        L->h_proj = get_fp8(b, c->dim, c->dim, PFX("h_proj"));
-        L->enorm = get(b, LD_DT_BF16, c->dim, -1, "%senorm.weight", p);
-        L->hnorm = get(b, LD_DT_BF16, c->dim, -1, "%shnorm.weight", p);
-        L->norm = get(b, LD_DT_BF16, c->dim, -1, "%snorm.weight", p);
-        bind_hc(b, c, p, "head", c->hc_mult, 1, &L->hc_head);
-    }
-#undef PFX
+    if (A->ratio) A->comp = (ld_compressor_w){.ratio = A->ratio, .d = c->head_dim, .overlap = A->ratio == 4};
+    if (A->ratio == 4) A->idx_comp = (ld_compressor_w){.ratio = 4, .d = c->index_head_dim, .overlap = 1};
 }
 
 /* Inverse RoPE frequencies as the official precompute does them in fp32:
@@ -218,16 +137,6 @@ static float *rope_inv_freq(const ld_config *c, int yarn) {
     return f;
 }
 
-double ld_weight_bytes(const ld_weight *w) {
-    double nk = (double)w->n * w->k;
-    switch (w->fmt) {
-    case LD_WF_F32: return 4 * nk;
-    case LD_WF_BF16: return 2 * nk;
-    case LD_WF_FP4: return nk / 2 + (double)w->n * w->scale_cols;
-    default: return nk + (double)((w->n + 127) / 128) * w->scale_cols;
-    }
-}
-
 void ld_model_rope_cos_sin(const ld_model *m, int yarn, long pos, float *cs, float *sn) {
     const float *f = m->inv_freq[yarn];
     for (int i = 0; i < m->cfg.rope_dim / 2; i++) {
@@ -242,14 +151,15 @@ void ld_model_rope_cos_sin(const ld_model *m, int yarn, long pos, float *cs, flo
 static int bind_all(ld_model *m) {
     ld_config *c = &m->cfg;
     binder b = {.ck = &m->ck, .m = m};
-    m->embed = get(&b, LD_DT_BF16, c->vocab_size, c->dim, "embed.weight");
-    m->head = get_bf16(&b, c->vocab_size, c->dim, "head");
-    m->norm = get(&b, LD_DT_BF16, c->dim, -1, "norm.weight");
-    bind_hc(&b, c, "", "head", c->hc_mult, 1, &m->hc_head);
     int nl = c->n_layers + c->n_mtp_layers;
     m->layers = calloc((size_t)nl, sizeof *m->layers);
-    if (!m->layers) { ld_set_error("out of memory"); b.failed = 1; }
-    for (int l = 0; l < nl && !b.failed; l++) bind_layer(&b, c, l, &m->layers[l]);
+    for (int l = 0; m->layers && l < nl && !b.failed; l++) {
+        block_meta(c, l, &m->layers[l]);
+        m->layers[l].ffn.experts = calloc((size_t)c->n_routed_experts, sizeof *m->layers[l].ffn.experts);
+        if (!m->layers[l].ffn.experts && c->n_routed_experts) b.failed = 1;
+    }
+    if (!m->layers || b.failed) { ld_set_error("out of memory"); b.failed = 1; }
+    if (!b.failed) ld_schema_each(c, bind_one, &b);
     m->inv_freq[0] = rope_inv_freq(c, 0);
     m->inv_freq[1] = rope_inv_freq(c, 1);
     if (!b.failed && (!m->inv_freq[0] || !m->inv_freq[1])) { ld_set_error("out of memory"); b.failed = 1; }
@@ -290,15 +200,15 @@ int ld_model_load_opts(const char *dir, const ld_backend_ops *ops, const ld_load
     memset(m, 0, sizeof *m);
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", dir);
-    if (ld_config_load(path, &m->cfg)) return -1;
+    if (ld_config_load(path, &m->cfg)) return load_fail(m);
     m->gen = (ld_gen_defaults){.temperature = 1.0f, .top_p = 1.0f, .top_k = 0, .min_p = 0, .do_sample = 1};
     snprintf(path, sizeof path, "%s/generation_config.json", dir);
     FILE *gf = fopen(path, "r");
     if (gf) {
         fclose(gf);
-        if (ld_gen_config_load(path, &m->gen)) return -1;
+        if (ld_gen_config_load(path, &m->gen)) return load_fail(m);
     }
-    if (ld_ckpt_open(dir, &m->ck)) return -1;
+    if (ld_ckpt_open(dir, &m->ck)) return load_fail(m);
     ld_config *c = &m->cfg;
     if (!c->expert_dtype_given) {
         /* released configs without expert_dtype: the stored dtype decides (I8 = packed FP4) */

@@ -17,9 +17,11 @@
 #include "backends/backend.h"
 #include "core/error.h"
 #include "io/checkpoint.h"
+#include "io/resident.h"
 #include "io/safetensors.h"
 #include "model/config.h"
 #include "model/model.h"
+#include "model/schema.h"
 #include "model/synth.h"
 #include "testutil.h"
 
@@ -614,6 +616,71 @@ static void test_oracle(void) {
     expect_model_fail("oracle renamed, stale index", dir, "'layers.3.ffn.experts.7.w2.scale'", NULL);
 }
 
+/* The schema against what synth writes and what the loader finds: the same
+ * tensor count and bytes as the files and the index's total_size; a device
+ * backend's placement visits every weight of the main blocks once and
+ * releases each. */
+typedef struct {
+    int weights, tensors;
+} schema_count;
+
+static int count_main(void *ctx, const ld_schema_item *it) {
+    schema_count *k = ctx;
+    if (!it->mtp) {
+        if (it->e->weight) k->weights++;
+        else k->tensors++;
+    }
+    return 0;
+}
+
+static int n_prepared, n_released;
+static int count_prepare(ld_backend *be, ld_weight *w) { (void)be, (void)w; return n_prepared++, 0; }
+static void count_release(ld_backend *be, ld_weight *w) { (void)be, (void)w; n_released++; }
+
+static void test_schema(void) {
+    char dir[4400];
+    snprintf(dir, sizeof dir, "%s/schema-tiny", root);
+    ld_config c;
+    CHECK(ld_synth_preset("tiny", &c) == 0, "tiny preset");
+    ld_synth_opts so = {.seed = 11};
+    int r = ld_synth_write(&c, dir, &so);
+    CHECK(r == 0, "synthesize tiny: %s", ld_last_error());
+    if (r) return;
+    int n;
+    uint64_t bytes;
+    ld_schema_totals(&c, &n, &bytes);
+    ld_checkpoint ck;
+    r = ld_ckpt_open(dir, &ck);
+    CHECK(r == 0, "open tiny: %s", ld_last_error());
+    if (r) return;
+    CHECK(ck.n_tensors == n, "schema implies %d tensors, the checkpoint has %d", n, ck.n_tensors);
+    CHECK(ld_ckpt_data_bytes(&ck) == bytes, "schema implies %llu bytes, the checkpoint holds %zu",
+          (unsigned long long)bytes, ld_ckpt_data_bytes(&ck));
+    ld_ckpt_close(&ck);
+    size_t len = 0;
+    char *idx = test_read_file(path_in(dir, "model.safetensors.index.json"), &len);
+    const char *ts = idx ? strstr(idx, "\"total_size\":") : NULL;
+    CHECK(ts && strtoull(ts + 13, NULL, 10) == bytes, "index total_size differs from the schema's %llu bytes",
+          (unsigned long long)bytes);
+    free(idx);
+
+    schema_count k = {0};
+    ld_schema_each(&c, count_main, &k);
+    ld_backend_ops dev = ld_backend_ref_ops;
+    dev.mem = LD_MEM_DEVICE;
+    dev.prepare_weight = count_prepare;
+    dev.release_weight = count_release;
+    ld_model m;
+    n_prepared = n_released = 0;
+    r = ld_model_load(dir, &dev, &m);
+    CHECK(r == 0, "tiny on a device twin of ref: %s", ld_last_error());
+    if (r) return;
+    CHECK(n_prepared == k.weights, "placement prepared %d weights, the main blocks have %d", n_prepared, k.weights);
+    CHECK(m.n_dev_owned == k.tensors, "placement uploaded %d tensors, the main blocks have %d", m.n_dev_owned, k.tensors);
+    ld_model_free(&m);
+    CHECK(n_released == k.weights, "unplacement released %d weights of %d", n_released, k.weights);
+}
+
 int main(void) {
     const char *t = test_tmp_dir();
     if (!t) { printf("SKIP: no scratch directory\n"); return 77; }
@@ -627,6 +694,7 @@ int main(void) {
     test_st_corrupt(io);
     test_checkpoint(root);
     test_model();
+    test_schema();
     test_oracle();
     return test_summary("test_loader");
 }
