@@ -70,6 +70,7 @@ static double time_passes(const ld_model *m, const ld_weight *const *w, int n, c
     do {
         if (passes == 1) t0 = now_s();
         for (int j = 0; j < n; j++) m->be->ops->linear(m->be, w[j], x, rows, y);
+        ld_be_sync(m->be); /* a device backend may still be running the pass */
         passes++;
     } while (passes < 3 || now_s() - t0 < min_s);
     return (now_s() - t0) / (passes - 1);
@@ -93,7 +94,7 @@ int bench_linear_rates(const ld_model *m, const int *rows, int n_rows, bench_lin
     static const char *names[3] = {"BF16", "FP8", "FP4"};
     wlist g[3] = {{0}};
     int n_out = -1;
-    ld_bf16 *x = NULL, *y = NULL;
+    ld_bf16 *x = NULL, *y = NULL, *xh = NULL; /* x and y in the backend's memory */
     if (collect(m, g)) goto done;
     long maxk = 0, maxn = 0;
     int maxrows = 1;
@@ -103,14 +104,16 @@ int bench_linear_rates(const ld_model *m, const int *rows, int n_rows, bench_lin
             maxn = g[i].w[j]->n > maxn ? g[i].w[j]->n : maxn;
         }
     for (int r = 0; r < n_rows; r++) maxrows = rows[r] > maxrows ? rows[r] : maxrows;
-    x = malloc(sizeof *x * (size_t)(maxk * maxrows));
-    y = malloc(sizeof *y * (size_t)(maxn * maxrows));
-    if (!x || !y) { ld_set_error("out of memory"); goto done; }
+    xh = malloc(sizeof *xh * (size_t)(maxk * maxrows));
+    x = ld_be_alloc(m->be, sizeof *x * (size_t)(maxk * maxrows));
+    y = ld_be_alloc(m->be, sizeof *y * (size_t)(maxn * maxrows));
+    if (!xh || !x || !y) { ld_set_error("out of memory"); goto done; }
     uint32_t s = 12345;
     for (long i = 0; i < maxk * maxrows; i++) {
         s = s * 1664525u + 1013904223u;
-        x[i] = ld_f32_to_bf16((float)((int)(s >> 9) - (1 << 22)) / (float)(1 << 22));
+        xh[i] = ld_f32_to_bf16((float)((int)(s >> 9) - (1 << 22)) / (float)(1 << 22));
     }
+    if (ld_be_upload(m->be, x, xh, sizeof *x * (size_t)(maxk * maxrows))) goto done;
     n_out = 0;
     for (int i = 0; i < 3; i++) {
         if (!g[i].n) continue;
@@ -130,7 +133,8 @@ int bench_linear_rates(const ld_model *m, const int *rows, int n_rows, bench_lin
     }
 done:
     for (int i = 0; i < 3; i++) free(g[i].w);
-    free(x);
-    free(y);
+    free(xh);
+    ld_be_free(m->be, x);
+    ld_be_free(m->be, y);
     return n_out;
 }
