@@ -226,7 +226,8 @@ int ld_model_load_opts(const char *dir, const ld_backend_ops *ops, const ld_load
     if (ld_model_runtime_init(m)) return load_fail(m);
     /* validate everything before copying any weight, then bind again to the copies */
     if (bind_all(m)) return load_fail(m);
-    if (o && want_resident(m, o->mode)) {
+    /* a device backend uploads the weights anyway: a host copy would only double them */
+    if (o && m->be->ops->mem == LD_MEM_HOST && want_resident(m, o->mode)) {
         unbind(m);
         m->resident = ld_ckpt_make_resident(&m->ck, o->progress) == 0;
         if (!m->resident && o->mode == LD_LOAD_RESIDENT) return load_fail(m);
