@@ -14,6 +14,8 @@
 #include "core/error.h"
 #include "model/synth.h"
 #include "testutil.h"
+#include "backends/ref/ref.h"
+#include "backends/wformat.h"
 #include "conform/conform.h"
 
 /* --------------------------------------------------- broken backends */
@@ -56,6 +58,58 @@ static int bad_hadamard(ld_backend *be, ld_bf16 *x, int m, int n) {
     return 0;
 }
 
+/* drops the compressed entries of HCA layers: a composite's index lists wrong */
+static int bad_attend(ld_backend *be, const ld_attend_args *a) {
+    ld_attend_args b = *a;
+    b.comp_ratio = 0;
+    return ld_host_attend(be, &b);
+}
+
+/* A "device" whose memory is separate host memory: ref's ops run on it
+ * unchanged, but every buffer is a copy reached through upload/download,
+ * and sparse_attn (host pointers) is not offered. `short_upload` loses the
+ * last bytes of every upload, as a broken transfer would. */
+static int short_upload;
+static void *dev_alloc(ld_backend *be, size_t n) {
+    (void)be;
+    return malloc(n ? n : 1);
+}
+static void dev_free(ld_backend *be, void *p) {
+    (void)be;
+    free(p);
+}
+static int dev_upload(ld_backend *be, void *d, const void *s, size_t n) {
+    (void)be;
+    memcpy(d, s, short_upload && n > 64 ? n - 64 : n);
+    return 0;
+}
+static int dev_download(ld_backend *be, void *d, const void *s, size_t n) {
+    (void)be;
+    memcpy(d, s, n);
+    return 0;
+}
+static int dev_prepare(ld_backend *be, ld_weight *w) {
+    int64_t sr = 0, sc = 0;
+    size_t nd = ld_wformat_data_bytes(w->fmt, w->n, w->k);
+    ld_wformat_scale_shape(w->fmt, w->n, w->k, &sr, &sc);
+    void *d = dev_alloc(be, nd), *s = w->scale ? dev_alloc(be, (size_t)(sr * sc)) : NULL;
+    memcpy(d, w->data, nd);
+    if (s) memcpy(s, w->scale, (size_t)(sr * sc));
+    w->data = d, w->scale = s;
+    return 0;
+}
+/* its attention runs ref's host composite over ref's primitives, since the
+ * table itself offers no sparse_attn */
+static int dev_attend(ld_backend *be, const ld_attend_args *a) {
+    ld_backend r = *be;
+    r.ops = &ld_backend_ref_ops;
+    return ld_host_attend(&r, a);
+}
+static void dev_release(ld_backend *be, ld_weight *w) {
+    dev_free(be, (void *)w->data);
+    dev_free(be, (void *)w->scale);
+}
+
 static ld_backend_ops broken(const char *name) {
     ld_backend_ops b = ld_backend_ref_ops;
     b.name = name;
@@ -63,6 +117,14 @@ static ld_backend_ops broken(const char *name) {
     if (!strcmp(name, "bad-linear")) b.linear = bad_linear;
     if (!strcmp(name, "bad-swiglu")) b.swiglu = bad_swiglu;
     if (!strcmp(name, "bad-hadamard")) b.hadamard = bad_hadamard;
+    if (!strcmp(name, "bad-attend")) b.attend = bad_attend;
+    if (!strncmp(name, "fake-device", 11)) {
+        b.mem = LD_MEM_DEVICE;
+        b.alloc = dev_alloc, b.free = dev_free, b.upload = dev_upload, b.download = dev_download;
+        b.prepare_weight = dev_prepare, b.release_weight = dev_release;
+        b.sparse_attn = NULL;
+        b.attend = dev_attend;
+    }
     return b;
 }
 
@@ -114,6 +176,26 @@ int main(void) {
           "out-of-bounds write not caught by the sentinels: %s", why);
     CHECK(ops_failures(&b4, "hadamard", why, sizeof why) > 0 && strstr(why, "depend on M"),
           "M-dependent rows not caught: %s", why);
+    ld_backend_ops b5 = broken("bad-attend");
+    CHECK(ops_failures(&b5, "attend", why, sizeof why) > 0, "attend without its compressed entries not caught");
+    /* a backend with its own memory runs on device twins: ref's arithmetic
+       there conforms, its empty slot is reported as such, and a transfer
+       that loses bytes is caught */
+    ld_backend_ops fd = broken("fake-device");
+    {
+        conform_opts o = {.seed = 1, .reduced = 1};
+        conform_report r = {0};
+        int f = ld_conform_ops(&fd, &o, &r), na = 0, ran = 0;
+        for (int i = 0; i < r.n; i++) na += r.rows[i].unsupported, ran += !r.rows[i].unsupported;
+        CHECK(f == 0 && ran > 200 && na > 0, "fake device: %d failures, %d rows run, %d not supported (%s)", f, ran, na,
+              f < 0 ? ld_last_error() : "");
+        for (int i = 0; i < r.n; i++)
+            if (r.rows[i].unsupported) CHECK(!strcmp(r.rows[i].op, "sparse_attn"), "%s reported unsupported", r.rows[i].op);
+        conform_report_free(&r);
+    }
+    short_upload = 1;
+    CHECK(ops_failures(&fd, "rmsnorm", why, sizeof why) > 0, "a transfer losing bytes not caught");
+    short_upload = 0;
 
     /* layers on a tiny synthetic checkpoint */
     const char *tmp = test_tmp_dir();
