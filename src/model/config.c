@@ -12,8 +12,10 @@
 #include "core/error.h"
 #include "io/checkpoint.h"
 
-static int get_num(const cJSON *o, const char *origin, const char *key, double lo, double hi, int required,
-                   double dflt, double *out) {
+/* lo_open: the lower bound itself is excluded, for values the forward pass
+ * divides by or takes the logarithm of. */
+static int get_num_in(const cJSON *o, const char *origin, const char *key, double lo, int lo_open, double hi,
+                      int required, double dflt, double *out) {
     const cJSON *n = cJSON_GetObjectItemCaseSensitive(o, key);
     if (!n || cJSON_IsNull(n)) {
         if (required) return ld_set_error("%s: missing key '%s'", origin, key);
@@ -21,10 +23,16 @@ static int get_num(const cJSON *o, const char *origin, const char *key, double l
         return 0;
     }
     if (!cJSON_IsNumber(n)) return ld_set_error("%s: key '%s' is not a number", origin, key);
-    if (!(n->valuedouble >= lo && n->valuedouble <= hi))
-        return ld_set_error("%s: key '%s' = %g is out of range [%g, %g]", origin, key, n->valuedouble, lo, hi);
-    *out = n->valuedouble;
+    double v = n->valuedouble;
+    if (!((lo_open ? v > lo : v >= lo) && v <= hi))
+        return ld_set_error("%s: key '%s' = %g is out of range %c%g, %g]", origin, key, v, lo_open ? '(' : '[', lo, hi);
+    *out = v;
     return 0;
+}
+
+static int get_num(const cJSON *o, const char *origin, const char *key, double lo, double hi, int required,
+                   double dflt, double *out) {
+    return get_num_in(o, origin, key, lo, 0, hi, required, dflt, out);
 }
 
 static int get_int(const cJSON *o, const char *origin, const char *key, long lo, long hi, int required, long dflt,
@@ -44,6 +52,8 @@ static int get_int(const cJSON *o, const char *origin, const char *key, long lo,
     if (get_num(root, origin, key, lo, hi, 1, 0, &c->field)) goto out
 #define NUM_OPT(key, field, lo, hi, d) \
     if (get_num(root, origin, key, lo, hi, 0, d, &c->field)) goto out
+#define NUM_OPT_GT(key, field, lo, hi, d) \
+    if (get_num_in(root, origin, key, lo, 1, hi, 0, d, &c->field)) goto out
 
 int ld_config_parse(const char *text, const char *origin, ld_config *c) {
     memset(c, 0, sizeof *c);
@@ -61,21 +71,24 @@ int ld_config_parse(const char *text, const char *origin, ld_config *c) {
     INT("o_groups", o_groups, 1, 1024);
     INT("o_lora_rank", o_lora_rank, 1, 1 << 16);
     INT("sliding_window", window, 1, 1 << 20);
-    NUM_OPT("rope_theta", rope_theta, 1, 1e12, 10000);
-    NUM_OPT("compress_rope_theta", compress_rope_theta, 1, 1e12, 160000);
+    /* the YaRN ramp divides by log(theta) */
+    NUM_OPT_GT("rope_theta", rope_theta, 1, 1e12, 10000);
+    NUM_OPT_GT("compress_rope_theta", compress_rope_theta, 1, 1e12, 160000);
     INT("index_n_heads", index_n_heads, 1, 1024);
     INT("index_head_dim", index_head_dim, 2, 4096);
     INT("index_topk", index_topk, 1, 1 << 20);
     INT_OPT("hc_mult", hc_mult, 1, 16, 4);
     INT_OPT("hc_sinkhorn_iters", hc_sinkhorn_iters, 1, 1000, 20);
-    NUM_OPT("hc_eps", hc_eps, 0, 1, 1e-6);
-    NUM_OPT("rms_norm_eps", norm_eps, 0, 1, 1e-6);
+    /* the kernels take eps as a float: below 1e-30 it may flush to zero,
+     * and a zero row would then normalize to NaN */
+    NUM_OPT("hc_eps", hc_eps, 1e-30, 1, 1e-6);
+    NUM_OPT("rms_norm_eps", norm_eps, 1e-30, 1, 1e-6);
     INT("n_routed_experts", n_routed_experts, 1, 1 << 16);
     INT("num_experts_per_tok", n_activated_experts, 1, 1 << 16);
     INT_OPT("n_shared_experts", n_shared_experts, 0, 1, 1);
     INT("moe_intermediate_size", moe_inter_dim, 1, 1 << 20);
     INT_OPT("num_hash_layers", n_hash_layers, 0, LD_MAX_LAYERS, 0);
-    NUM_OPT("routed_scaling_factor", route_scale, 0, 1e6, 1);
+    NUM_OPT_GT("routed_scaling_factor", route_scale, 0, 1e6, 1);
     NUM_OPT("swiglu_limit", swiglu_limit, 0, 1e9, 0);
     INT_OPT("bos_token_id", bos_id, 0, 1 << 24, 0);
     INT_OPT("eos_token_id", eos_id, 0, 1 << 24, 1);
@@ -100,14 +113,25 @@ int ld_config_parse(const char *text, const char *origin, ld_config *c) {
     c->rope_factor = 1;
     c->beta_fast = 32;
     c->beta_slow = 1;
+    if (rs && !cJSON_IsNull(rs) && !cJSON_IsObject(rs)) {
+        ld_set_error("%s: key 'rope_scaling' is not an object", origin);
+        goto out;
+    }
     if (rs && cJSON_IsObject(rs)) {
-        double osl = 0;
+        int osl = 0;
+        /* YaRN takes log(original_max_position_embeddings / (2 pi beta)) */
         if (get_num(rs, origin, "factor", 1, 1e6, 0, 1, &c->rope_factor) ||
-            get_num(rs, origin, "original_max_position_embeddings", 0, 1 << 30, 0, 0, &osl) ||
-            get_num(rs, origin, "beta_fast", 0, 1e6, 0, 32, &c->beta_fast) ||
-            get_num(rs, origin, "beta_slow", 0, 1e6, 0, 1, &c->beta_slow))
+            get_int(rs, origin, "original_max_position_embeddings", 0, 1 << 30, 0, 0, &osl) ||
+            get_num_in(rs, origin, "beta_fast", 0, 1, 1e6, 0, 32, &c->beta_fast) ||
+            get_num_in(rs, origin, "beta_slow", 0, 1, 1e6, 0, 1, &c->beta_slow))
             goto out;
-        c->original_seq_len = (int)osl;
+        /* the ramp runs from the beta_fast dimension up to the beta_slow one */
+        if (!(c->beta_fast > c->beta_slow)) {
+            ld_set_error("%s: rope_scaling.beta_fast = %g must be above rope_scaling.beta_slow = %g", origin,
+                         c->beta_fast, c->beta_slow);
+            goto out;
+        }
+        c->original_seq_len = osl;
     }
     const cJSON *cr = cJSON_GetObjectItemCaseSensitive(root, "compress_ratios");
     int want = c->n_layers + c->n_mtp_layers;

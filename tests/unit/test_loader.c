@@ -567,6 +567,24 @@ static void test_model(void) {
         {"cfg-dim-not-128", "\"hidden_size\": 128", "\"hidden_size\": 200", "hidden_size"},
         {"cfg-topk-over-experts", "\"num_experts_per_tok\": 1", "\"num_experts_per_tok\": 3", "num_experts_per_tok"},
         {"cfg-expert-dtype", "\"expert_dtype\": \"fp4\"", "\"expert_dtype\": \"int4\"", "expert_dtype"},
+        /* values the YaRN ramp, the norms or the router divide by or take the log of */
+        {"cfg-beta-fast-zero", "\"beta_fast\": 32", "\"beta_fast\": 0", "beta_fast"},
+        {"cfg-beta-slow-zero", "\"beta_slow\": 1", "\"beta_slow\": 0", "beta_slow"},
+        {"cfg-beta-order", "\"beta_fast\": 32, \"beta_slow\": 1", "\"beta_fast\": 1, \"beta_slow\": 32", "beta_fast"},
+        {"cfg-beta-equal", "\"beta_fast\": 32, \"beta_slow\": 1", "\"beta_fast\": 2, \"beta_slow\": 2", "beta_slow"},
+        {"cfg-factor-below-one", "\"factor\": 4", "\"factor\": 0.5", "factor"},
+        {"cfg-orig-max-pos-fraction", "\"original_max_position_embeddings\": 64",
+         "\"original_max_position_embeddings\": 64.5", "original_max_position_embeddings"},
+        {"cfg-norm-eps-zero", "\"rms_norm_eps\": 1e-06", "\"rms_norm_eps\": 0", "rms_norm_eps"},
+        {"cfg-norm-eps-underflow", "\"rms_norm_eps\": 1e-06", "\"rms_norm_eps\": 1e-60", "rms_norm_eps"},
+        {"cfg-hc-eps-zero", "\"hc_eps\": 1e-06", "\"hc_eps\": 0", "hc_eps"},
+        {"cfg-rope-theta-one", "\"rope_theta\": 10000", "\"rope_theta\": 1", "rope_theta"},
+        {"cfg-compress-theta-one", "\"compress_rope_theta\": 160000", "\"compress_rope_theta\": 1",
+         "compress_rope_theta"},
+        {"cfg-route-scale-zero", "\"routed_scaling_factor\": 1.5", "\"routed_scaling_factor\": 0",
+         "routed_scaling_factor"},
+        {"cfg-swiglu-limit-negative", "\"swiglu_limit\": 10.0", "\"swiglu_limit\": -1", "swiglu_limit"},
+        {"cfg-rope-scaling-not-object", "\"rope_scaling\": {", "\"rope_scaling\": 4, \"x\": {", "rope_scaling"},
     };
     for (size_t i = 0; i < sizeof cfgs / sizeof cfgs[0]; i++) {
         char *text = config_with(cfgs[i].old, cfgs[i].repl);
