@@ -44,6 +44,49 @@ static int get_int(const cJSON *o, const char *origin, const char *key, long lo,
     return 0;
 }
 
+/* A key whose other values the engine has no code for: absent is the
+ * default, anything but `supported` is an error rather than being ignored. */
+static int only_string(const cJSON *o, const char *origin, const char *label, const char *key, const char *supported) {
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!n || cJSON_IsNull(n)) return 0;
+    if (!cJSON_IsString(n))
+        return ld_set_error("%s: key '%s' is not a string (supported: %s)", origin, label, supported);
+    if (strcmp(n->valuestring, supported))
+        return ld_set_error("%s: key '%s' = '%s' is not supported (supported: %s)", origin, label, n->valuestring,
+                            supported);
+    return 0;
+}
+
+static int unsupported_values(const cJSON *root, const char *origin) {
+    if (only_string(root, origin, "hidden_act", "hidden_act", "silu") ||
+        only_string(root, origin, "scoring_func", "scoring_func", "sqrtsoftplus"))
+        return -1;
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(root, "tie_word_embeddings");
+    if (t && !cJSON_IsNull(t)) {
+        if (!cJSON_IsBool(t))
+            return ld_set_error("%s: key 'tie_word_embeddings' is not a boolean (supported: false)", origin);
+        if (cJSON_IsTrue(t))
+            return ld_set_error("%s: key 'tie_word_embeddings' = true is not supported (supported: false)", origin);
+    }
+    const cJSON *q = cJSON_GetObjectItemCaseSensitive(root, "quantization_config");
+    if (q && !cJSON_IsNull(q)) {
+        if (!cJSON_IsObject(q)) return ld_set_error("%s: key 'quantization_config' is not an object", origin);
+        const cJSON *b = cJSON_GetObjectItemCaseSensitive(q, "weight_block_size");
+        if (b && !cJSON_IsNull(b)) {
+            const cJSON *b0 = cJSON_GetArrayItem(b, 0), *b1 = cJSON_GetArrayItem(b, 1);
+            if (!cJSON_IsArray(b) || cJSON_GetArraySize(b) != 2 || !cJSON_IsNumber(b0) || !cJSON_IsNumber(b1) ||
+                b0->valuedouble != 128 || b1->valuedouble != 128)
+                return ld_set_error("%s: key 'quantization_config.weight_block_size' is not supported "
+                                    "(supported: [128, 128])", origin);
+        }
+    }
+    const cJSON *rs = cJSON_GetObjectItemCaseSensitive(root, "rope_scaling");
+    if (cJSON_IsObject(rs) && (only_string(rs, origin, "rope_scaling.type", "type", "yarn") ||
+                               only_string(rs, origin, "rope_scaling.rope_type", "rope_type", "yarn")))
+        return -1;
+    return 0;
+}
+
 #define INT(key, field, lo, hi) \
     if (get_int(root, origin, key, lo, hi, 1, 0, &c->field)) goto out
 #define INT_OPT(key, field, lo, hi, d) \
@@ -93,21 +136,36 @@ int ld_config_parse(const char *text, const char *origin, ld_config *c) {
     INT_OPT("bos_token_id", bos_id, 0, 1 << 24, 0);
     INT_OPT("eos_token_id", eos_id, 0, 1 << 24, 1);
     {
+        /* pad_token_id is not used, but a bad one marks a config of another vocabulary */
+        int pad = 0;
+        if (get_int(root, origin, "pad_token_id", 0, 1 << 24, 0, 0, &pad)) goto out;
+        static const char *const ids[] = {"bos_token_id", "eos_token_id", "pad_token_id"};
+        int vals[] = {c->bos_id, c->eos_id, pad};
+        for (int i = 0; i < 3; i++)
+            if (vals[i] >= c->vocab_size) {
+                ld_set_error("%s: key '%s' = %d is not below vocab_size %d", origin, ids[i], vals[i], c->vocab_size);
+                goto out;
+            }
+    }
+    {
         double mp = 0;
         if (get_num(root, origin, "max_position_embeddings", 1, 1e12, 0, 1048576, &mp)) goto out;
         c->max_position_embeddings = (long)mp;
     }
-    const cJSON *sf = cJSON_GetObjectItemCaseSensitive(root, "scoring_func");
-    if (sf && (!cJSON_IsString(sf) || strcmp(sf->valuestring, "sqrtsoftplus"))) {
-        ld_set_error("%s: scoring_func must be \"sqrtsoftplus\"", origin);
-        goto out;
-    }
+    if (unsupported_values(root, origin)) goto out;
     const cJSON *ed = cJSON_GetObjectItemCaseSensitive(root, "expert_dtype");
     c->expert_fp4 = 0;
-    if (ed && cJSON_IsString(ed)) {
+    if (ed && !cJSON_IsNull(ed)) {
+        if (!cJSON_IsString(ed) || (strcmp(ed->valuestring, "fp4") && strcmp(ed->valuestring, "fp8"))) {
+            if (cJSON_IsString(ed))
+                ld_set_error("%s: key 'expert_dtype' = '%s' is not supported (supported: fp4, fp8)", origin,
+                             ed->valuestring);
+            else
+                ld_set_error("%s: key 'expert_dtype' is not a string (supported: fp4, fp8)", origin);
+            goto out;
+        }
         c->expert_dtype_given = 1;
-        if (!strcmp(ed->valuestring, "fp4")) c->expert_fp4 = 1;
-        else if (strcmp(ed->valuestring, "fp8")) { ld_set_error("%s: expert_dtype '%s' is not fp4 or fp8", origin, ed->valuestring); goto out; }
+        c->expert_fp4 = !strcmp(ed->valuestring, "fp4");
     }
     const cJSON *rs = cJSON_GetObjectItemCaseSensitive(root, "rope_scaling");
     c->rope_factor = 1;

@@ -584,6 +584,23 @@ static void test_model(void) {
         {"cfg-route-scale-zero", "\"routed_scaling_factor\": 1.5", "\"routed_scaling_factor\": 0",
          "routed_scaling_factor"},
         {"cfg-swiglu-limit-negative", "\"swiglu_limit\": 10.0", "\"swiglu_limit\": -1", "swiglu_limit"},
+        /* values the engine has no code for */
+        {"cfg-hidden-act", "\"hc_eps\"", "\"hidden_act\": \"gelu\", \"hc_eps\"", "'hidden_act' = 'gelu'"},
+        {"cfg-hidden-act-number", "\"hc_eps\"", "\"hidden_act\": 1, \"hc_eps\"", "hidden_act"},
+        {"cfg-rope-type", "\"type\": \"yarn\"", "\"type\": \"linear\"", "'rope_scaling.type' = 'linear'"},
+        {"cfg-rope-type-new-key", "\"type\": \"yarn\"", "\"rope_type\": \"dynamic\"", "rope_scaling.rope_type"},
+        {"cfg-block-size", "\"hc_eps\"",
+         "\"quantization_config\": {\"quant_method\": \"fp8\", \"weight_block_size\": [64, 64]}, \"hc_eps\"",
+         "weight_block_size"},
+        {"cfg-block-size-rank", "\"hc_eps\"", "\"quantization_config\": {\"weight_block_size\": [128]}, \"hc_eps\"",
+         "weight_block_size"},
+        {"cfg-quant-not-object", "\"hc_eps\"", "\"quantization_config\": [], \"hc_eps\"", "quantization_config"},
+        {"cfg-tied-embeddings", "\"hc_eps\"", "\"tie_word_embeddings\": true, \"hc_eps\"", "tie_word_embeddings"},
+        {"cfg-expert-dtype-number", "\"expert_dtype\": \"fp4\"", "\"expert_dtype\": 4", "expert_dtype"},
+        /* token ids must index the embedding */
+        {"cfg-bos-past-vocab", "\"bos_token_id\": 0", "\"bos_token_id\": 256", "'bos_token_id' = 256"},
+        {"cfg-eos-past-vocab", "\"eos_token_id\": 1", "\"eos_token_id\": 4000", "vocab_size 256"},
+        {"cfg-pad-past-vocab", "\"eos_token_id\": 1", "\"eos_token_id\": 1, \"pad_token_id\": 256", "pad_token_id"},
         {"cfg-rope-scaling-not-object", "\"rope_scaling\": {", "\"rope_scaling\": 4, \"x\": {", "rope_scaling"},
     };
     for (size_t i = 0; i < sizeof cfgs / sizeof cfgs[0]; i++) {
@@ -596,6 +613,18 @@ static void test_model(void) {
         copy_file(path_in(base, "model.safetensors"), path_in(dir, "model.safetensors"));
         free(text);
         expect_model_fail(cfgs[i].label, dir, "config.json", cfgs[i].n2);
+    }
+    /* the one supported value of each such key is accepted */
+    {
+        char *text = config_with("\"hc_eps\"", "\"hidden_act\": \"silu\", \"tie_word_embeddings\": false, "
+                                                 "\"quantization_config\": {\"weight_block_size\": [128, 128]}, "
+                                                 "\"hc_eps\"");
+        char *t2 = config_with("\"type\": \"yarn\"", "\"rope_type\": \"yarn\"");
+        ld_config cc;
+        CHECK(text && ld_config_parse(text, "cfg.json", &cc) == 0, "supported values rejected: %s", ld_last_error());
+        CHECK(t2 && ld_config_parse(t2, "cfg.json", &cc) == 0, "rope_type yarn rejected: %s", ld_last_error());
+        free(text);
+        free(t2);
     }
     snprintf(dir, sizeof dir, "%s/no-config", root);
     make_dir(dir);
