@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "core/error.h"
+#include "io/json.h"
 
 char *ld_read_text_file(const char *path, size_t max_bytes) {
     FILE *fp = fopen(path, "rb");
@@ -78,9 +79,9 @@ int ld_ckpt_open(const char *dir, ld_checkpoint *ck) {
     if (file_exists(ipath)) {
         char *txt = ld_read_text_file(ipath, 64u << 20);
         if (!txt) goto out;
-        index = cJSON_Parse(txt);
+        index = ld_json_parse_object(txt, ipath);
         free(txt);
-        if (!index || !cJSON_IsObject(index)) { ld_set_error("%s: not a JSON object", ipath); goto out; }
+        if (!index) goto out;
         cJSON *wm = cJSON_GetObjectItemCaseSensitive(index, "weight_map");
         if (!cJSON_IsObject(wm)) { ld_set_error("%s: missing weight_map object", ipath); goto out; }
         if (index_shards(ipath, wm, &shards, &n_shards)) goto out;

@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "io/checkpoint.h"
+#include "io/json.h"
 
 /* lo_open: the lower bound itself is excluded, for values the forward pass
  * divides by or takes the logarithm of. */
@@ -100,9 +101,9 @@ static int unsupported_values(const cJSON *root, const char *origin) {
 
 int ld_config_parse(const char *text, const char *origin, ld_config *c) {
     memset(c, 0, sizeof *c);
-    cJSON *root = cJSON_Parse(text);
+    cJSON *root = ld_json_parse_object(text, origin);
     int rc = -1;
-    if (!root || !cJSON_IsObject(root)) { ld_set_error("%s: not a JSON object", origin); goto out; }
+    if (!root) goto out;
     INT("vocab_size", vocab_size, 1, 1 << 24);
     INT("hidden_size", dim, 128, 1 << 16);
     INT("num_hidden_layers", n_layers, 1, LD_MAX_LAYERS);
@@ -280,24 +281,37 @@ int ld_config_write(const char *path, const ld_config *c) {
     return fclose(f) ? ld_set_error("%s: write failed", path) : 0;
 }
 
+int ld_gen_config_parse(const char *text, const char *origin, ld_gen_defaults *g) {
+    cJSON *root = ld_json_parse_object(text, origin);
+    if (!root) return -1;
+    /* the ranges the sampler accepts; an absent key keeps the caller's value */
+    double t = g->temperature, p = g->top_p, mp = g->min_p;
+    int k = g->top_k, rc = -1;
+    if (get_num(root, origin, "temperature", 0, 1e6, 0, t, &t) ||
+        get_num_in(root, origin, "top_p", 0, 1, 1, 0, p, &p) ||
+        get_int(root, origin, "top_k", 0, 1 << 24, 0, k, &k) ||
+        get_num(root, origin, "min_p", 0, 1, 0, mp, &mp))
+        goto out;
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(root, "do_sample");
+    if (n && !cJSON_IsNull(n) && !cJSON_IsBool(n)) {
+        ld_set_error("%s: key 'do_sample' is not a boolean", origin);
+        goto out;
+    }
+    if (cJSON_IsBool(n)) g->do_sample = cJSON_IsTrue(n);
+    g->temperature = (float)t;
+    g->top_p = (float)p;
+    g->top_k = k;
+    g->min_p = (float)mp;
+    rc = 0;
+out:
+    cJSON_Delete(root);
+    return rc;
+}
+
 int ld_gen_config_load(const char *path, ld_gen_defaults *g) {
     char *txt = ld_read_text_file(path, 1u << 20);
     if (!txt) return -1;
-    cJSON *root = cJSON_Parse(txt);
+    int r = ld_gen_config_parse(txt, path, g);
     free(txt);
-    if (!root || !cJSON_IsObject(root)) {
-        cJSON_Delete(root);
-        return ld_set_error("%s: not a JSON object", path);
-    }
-    const cJSON *n;
-    int rc = 0;
-    if ((n = cJSON_GetObjectItemCaseSensitive(root, "temperature")) && cJSON_IsNumber(n)) g->temperature = (float)n->valuedouble;
-    if ((n = cJSON_GetObjectItemCaseSensitive(root, "top_p")) && cJSON_IsNumber(n)) g->top_p = (float)n->valuedouble;
-    if ((n = cJSON_GetObjectItemCaseSensitive(root, "top_k")) && cJSON_IsNumber(n)) g->top_k = (int)n->valuedouble;
-    if ((n = cJSON_GetObjectItemCaseSensitive(root, "min_p")) && cJSON_IsNumber(n)) g->min_p = (float)n->valuedouble;
-    if ((n = cJSON_GetObjectItemCaseSensitive(root, "do_sample")) && cJSON_IsBool(n)) g->do_sample = cJSON_IsTrue(n);
-    if (g->temperature < 0 || g->top_p < 0 || g->top_p > 1 || g->top_k < 0 || g->min_p < 0 || g->min_p > 1)
-        rc = ld_set_error("%s: sampling value out of range", path);
-    cJSON_Delete(root);
-    return rc;
+    return r;
 }

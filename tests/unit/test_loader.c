@@ -288,7 +288,7 @@ static void test_checkpoint(const char *base) {
     expect_ckpt_fail("index lists a tensor no shard has", dir, "'c'", S1);
 
     make_shards(dir, HDR_A, HDR_B, "{\"weight_map\":{\"a\":\"" S1 "\",");
-    expect_ckpt_fail("index not JSON", dir, "model.safetensors.index.json", NULL);
+    expect_ckpt_fail("index not JSON", dir, "model.safetensors.index.json", "near byte");
     make_shards(dir, HDR_A, HDR_B, "{\"metadata\":{}}");
     expect_ckpt_fail("index without weight_map", dir, "weight_map", NULL);
     make_shards(dir, HDR_A, HDR_B, "{\"weight_map\":{}}");
@@ -631,13 +631,64 @@ static void test_model(void) {
     copy_file(path_in(base, "model.safetensors"), path_in(dir, "model.safetensors"));
     expect_model_fail("missing config.json", dir, "config.json", NULL);
 
-    /* ld_config_parse on its own: non-object JSON texts */
-    static const char *texts[] = {"", "[]", "null", "{", "\"x\""};
+    /* ld_config_parse on its own: invalid JSON is located, valid non-objects are named as such */
+    static const struct { const char *text, *n2; } texts[] = {
+        {"", "error near byte 0"},       {"{", "error near byte 1"},        {"{\"vocab_size\": 256,,}", "error near byte 20"},
+        {"{} trailing", "error near byte 3"}, {"[]", "not a JSON object"}, {"null", "not a JSON object"},
+        {"\"x\"", "not a JSON object"},
+    };
     for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
         ld_config cc;
-        CHECK(ld_config_parse(texts[i], "cfg.json", &cc) == -1, "config text '%s' accepted", texts[i]);
-        check_message("bad config text", "cfg.json", NULL);
+        CHECK(ld_config_parse(texts[i].text, "cfg.json", &cc) == -1, "config text '%s' accepted", texts[i].text);
+        check_message("bad config text", "cfg.json", texts[i].n2);
     }
+    {
+        char *text = config_with("\"vocab_size\": 256,", "\"vocab_size\": 256,,");
+        ld_config cc;
+        CHECK(text && ld_config_parse(text, "cfg.json", &cc) == -1, "config with ',,' accepted");
+        check_message("config with ',,'", "not valid JSON", "near byte");
+        CHECK(!strstr(ld_last_error(), "not a JSON object"), "invalid JSON called a non-object: %s", ld_last_error());
+        free(text);
+    }
+
+    /* generation_config.json: bad JSON is located, bad values are named */
+    snprintf(dir, sizeof dir, "%s/gen", root);
+    make_dir(dir);
+    const char *gp = path_in(dir, "generation_config.json");
+    static const struct { const char *text, *n2; } gens[] = {
+        {"{\"temperature\": }", "error near byte 16"},
+        {"[1]", "not a JSON object"},
+        {"{\"temperature\": -1}", "temperature"},
+        {"{\"temperature\": 1e999}", "temperature"},
+        {"{\"temperature\": \"hot\"}", "temperature"},
+        {"{\"top_p\": 0}", "top_p"},
+        {"{\"top_p\": 1.5}", "top_p"},
+        {"{\"top_k\": -1}", "top_k"},
+        {"{\"top_k\": 2.5}", "top_k"},
+        {"{\"min_p\": 2}", "min_p"},
+        {"{\"do_sample\": \"yes\"}", "do_sample"},
+    };
+    for (size_t i = 0; i < sizeof gens / sizeof gens[0]; i++) {
+        write_bytes(gp, gens[i].text, strlen(gens[i].text));
+        ld_gen_defaults g = {.temperature = 1, .top_p = 1, .do_sample = 1};
+        ld_clear_error();
+        CHECK(ld_gen_config_load(gp, &g) == -1, "generation config '%s' accepted", gens[i].text);
+        check_message(gens[i].text, "generation_config.json", gens[i].n2);
+    }
+    {
+        const char *ok = "{\"bos_token_id\": 0, \"temperature\": 0.6, \"top_p\": 0.95, \"top_k\": 20, \"do_sample\": false}";
+        write_bytes(gp, ok, strlen(ok));
+        ld_gen_defaults g = {.temperature = 1, .top_p = 1, .min_p = 0.1f, .do_sample = 1};
+        CHECK(ld_gen_config_load(gp, &g) == 0, "valid generation config rejected: %s", ld_last_error());
+        CHECK(g.temperature == 0.6f && g.top_p == 0.95f && g.top_k == 20 && g.min_p == 0.1f && !g.do_sample,
+              "generation config values: %g %g %d %g %d", g.temperature, g.top_p, g.top_k, g.min_p, g.do_sample);
+    }
+    snprintf(dir, sizeof dir, "%s/gen-top-p-zero", root);
+    make_dir(dir);
+    write_bytes(path_in(dir, "config.json"), CONFIG, strlen(CONFIG));
+    write_bytes(path_in(dir, "generation_config.json"), "{\"top_p\": 0}", 12);
+    copy_file(path_in(base, "model.safetensors"), path_in(dir, "model.safetensors"));
+    expect_model_fail("generation_config.json top_p 0", dir, "generation_config.json", "top_p");
 }
 
 /* The real oracle checkpoint: intact it loads; with one tensor renamed the
