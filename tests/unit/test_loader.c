@@ -224,6 +224,16 @@ static void test_st_corrupt(const char *dir) {
     write_st(p, "{\"a\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[4,8]},"
                 "\"b\":{\"dtype\":\"U8\",\"shape\":[8],\"data_offsets\":[0,8]}}", zeros, 8, -1, -1);
     expect_st_fail("tensor inside another", p, "overlap");
+    /* a repeated key is named as such, not as two tensors that overlap */
+    write_st(p, "{\"a\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4]},"
+                "\"b\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[4,8]},"
+                "\"a\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4]}}", zeros, 8, -1, -1);
+    expect_st_fail("duplicate tensor name", p, "duplicate tensor name 'a' in the header");
+    write_st(p, "{\"a\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4]},"
+                "\"a\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[4,8]}}", zeros, 8, -1, -1);
+    expect_st_fail("duplicate tensor name, disjoint data", p, "duplicate tensor name 'a' in the header");
+    write_st(p, "{\"a\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[0,2]},,}", zeros, 8, -1, -1);
+    expect_st_fail("header JSON error located", p, "near byte");
 
     expect_st_fail("missing file", path_in(dir, "nope.safetensors"), NULL);
     expect_st_fail("directory instead of a file", dir, NULL);
