@@ -297,6 +297,12 @@ static void test_checkpoint(const char *base) {
     make_shards(dir, HDR_A, HDR_B, "{\"weight_map\":{\"a\":\"" S1 "\",\"b\":\"" S2 "\",\"c\":\"" S1 "\"}}");
     expect_ckpt_fail("index lists a tensor no shard has", dir, "'c'", S1);
 
+    make_shards(dir,
+                "{\"a\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4]},"
+                "\"c\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[4,8]}}",
+                HDR_B, idx_ok);
+    expect_ckpt_fail("shard holds a tensor the index does not list", dir, "'c'", S1);
+
     make_shards(dir, HDR_A, HDR_B, "{\"weight_map\":{\"a\":\"" S1 "\",");
     expect_ckpt_fail("index not JSON", dir, "model.safetensors.index.json", "near byte");
     make_shards(dir, HDR_A, HDR_B, "{\"metadata\":{}}");
