@@ -151,6 +151,7 @@ int ld_config_parse(const char *text, const char *origin, ld_config *c) {
     {
         double mp = 0;
         if (get_num(root, origin, "max_position_embeddings", 1, 1e12, 0, 1048576, &mp)) goto out;
+        if (floor(mp) != mp) { ld_set_error("%s: key 'max_position_embeddings' = %g is not an integer", origin, mp); goto out; }
         c->max_position_embeddings = (long)mp;
     }
     if (unsupported_values(root, origin)) goto out;

@@ -591,6 +591,8 @@ static void test_model(void) {
         {"cfg-factor-below-one", "\"factor\": 4", "\"factor\": 0.5", "factor"},
         {"cfg-orig-max-pos-fraction", "\"original_max_position_embeddings\": 64",
          "\"original_max_position_embeddings\": 64.5", "original_max_position_embeddings"},
+        {"cfg-max-pos-fraction", "\"max_position_embeddings\": 4096", "\"max_position_embeddings\": 4096.5",
+         "max_position_embeddings"},
         {"cfg-norm-eps-zero", "\"rms_norm_eps\": 1e-06", "\"rms_norm_eps\": 0", "rms_norm_eps"},
         {"cfg-norm-eps-underflow", "\"rms_norm_eps\": 1e-06", "\"rms_norm_eps\": 1e-60", "rms_norm_eps"},
         {"cfg-hc-eps-zero", "\"hc_eps\": 1e-06", "\"hc_eps\": 0", "hc_eps"},
