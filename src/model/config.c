@@ -293,6 +293,11 @@ int ld_gen_config_parse(const char *text, const char *origin, ld_gen_defaults *g
         get_int(root, origin, "top_k", 0, 1 << 24, 0, k, &k) ||
         get_num(root, origin, "min_p", 0, 1, 0, mp, &mp))
         goto out;
+    /* the sampler holds top_p as a float, where a tiny one becomes 0 */
+    if (!((float)p > 0)) {
+        ld_set_error("%s: key 'top_p' = %g is out of range (0, 1] once held as a float", origin, p);
+        goto out;
+    }
     const cJSON *n = cJSON_GetObjectItemCaseSensitive(root, "do_sample");
     if (n && !cJSON_IsNull(n) && !cJSON_IsBool(n)) {
         ld_set_error("%s: key 'do_sample' is not a boolean", origin);

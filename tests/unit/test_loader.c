@@ -681,6 +681,7 @@ static void test_model(void) {
         {"{\"temperature\": \"hot\"}", "temperature"},
         {"{\"top_p\": 0}", "top_p"},
         {"{\"top_p\": 1.5}", "top_p"},
+        {"{\"top_p\": 1e-80}", "top_p"},
         {"{\"top_k\": -1}", "top_k"},
         {"{\"top_k\": 2.5}", "top_k"},
         {"{\"min_p\": 2}", "min_p"},
