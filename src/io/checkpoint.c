@@ -1,6 +1,6 @@
 /* Checkpoint directory handling: shard discovery through the index json,
- * cross-checking that every indexed tensor is in the shard the index names,
- * and a name -> tensor table. */
+ * cross-checking that every indexed tensor is in the shard the index names
+ * and every shard tensor is indexed, and a name -> tensor table. */
 #include "io/checkpoint.h"
 
 #include <cjson/cJSON.h>
@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "core/error.h"
+#include "io/json.h"
 
 char *ld_read_text_file(const char *path, size_t max_bytes) {
     FILE *fp = fopen(path, "rb");
@@ -74,13 +75,14 @@ int ld_ckpt_open(const char *dir, ld_checkpoint *ck) {
     cJSON *index = NULL;
     char **shards = NULL;
     int n_shards = 0, rc = -1;
+    char *listed = NULL;
     if (!ck->dir || !ipath) { ld_set_error("out of memory"); goto out; }
     if (file_exists(ipath)) {
         char *txt = ld_read_text_file(ipath, 64u << 20);
         if (!txt) goto out;
-        index = cJSON_Parse(txt);
+        index = ld_json_parse_object(txt, ipath);
         free(txt);
-        if (!index || !cJSON_IsObject(index)) { ld_set_error("%s: not a JSON object", ipath); goto out; }
+        if (!index) goto out;
         cJSON *wm = cJSON_GetObjectItemCaseSensitive(index, "weight_map");
         if (!cJSON_IsObject(wm)) { ld_set_error("%s: missing weight_map object", ipath); goto out; }
         if (index_shards(ipath, wm, &shards, &n_shards)) goto out;
@@ -124,6 +126,8 @@ int ld_ckpt_open(const char *dir, ld_checkpoint *ck) {
         }
     if (index) {
         cJSON *wm = cJSON_GetObjectItemCaseSensitive(index, "weight_map");
+        listed = calloc((size_t)(ck->n_tensors ? ck->n_tensors : 1), 1);
+        if (!listed) { ld_set_error("out of memory"); goto out; }
         for (cJSON *e = wm->child; e; e = e->next) {
             const ld_tensor *t = ld_ckpt_find(ck, e->string);
             if (!t) { ld_set_error("tensor '%s' listed in the index is missing from %s", e->string, e->valuestring); goto out; }
@@ -132,10 +136,22 @@ int ld_ckpt_open(const char *dir, ld_checkpoint *ck) {
                 ld_set_error("tensor '%s': index says %s but it is in %s", e->string, e->valuestring, fp);
                 goto out;
             }
+            const ld_tensor *key = t;
+            const ld_tensor **at = bsearch(&key, ck->by_name, (size_t)ck->n_tensors, sizeof *ck->by_name, cmp_name);
+            listed[at - ck->by_name] = 1;
         }
+        /* the index is the list of what the checkpoint holds: a tensor it
+         * leaves out is a sign of a stale index or a stray shard */
+        for (int i = 0; i < ck->n_tensors; i++)
+            if (!listed[i]) {
+                ld_set_error("tensor '%s' in %s is not listed in %s", ck->by_name[i]->name,
+                             ck->files[ck->by_name[i]->file].path, ipath);
+                goto out;
+            }
     }
     rc = 0;
 out:
+    free(listed);
     free(shards);
     cJSON_Delete(index);
     free(ipath);

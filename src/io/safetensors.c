@@ -93,13 +93,36 @@ static int parse_tensor(const char *path, const cJSON *e, const uint8_t *data, u
     return t->name ? 0 : ld_set_error("out of memory");
 }
 
+static int cmp_str(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
+/* JSON does not forbid a repeated key; caught before the tensors are parsed
+ * so that it is not mistaken for two tensors that overlap. */
+static int check_duplicates(const char *path, const cJSON *root, int n) {
+    const char **names = malloc((size_t)(n ? n : 1) * sizeof *names);
+    if (!names) return ld_set_error("out of memory");
+    int k = 0, rc = 0;
+    for (const cJSON *e = root->child; e; e = e->next)
+        if (strcmp(e->string, "__metadata__")) names[k++] = e->string;
+    qsort(names, (size_t)k, sizeof *names, cmp_str);
+    for (int i = 1; i < k && !rc; i++)
+        if (!strcmp(names[i], names[i - 1]))
+            rc = ld_set_error("%s: duplicate tensor name '%s' in the header", path, names[i]);
+    free(names);
+    return rc;
+}
+
 static int parse_header(ld_st_file *f, const char *hdr, size_t hlen, const uint8_t *data, uint64_t data_size) {
     cJSON *root = cJSON_ParseWithLength(hdr, hlen);
-    if (!root) return ld_set_error("%s: header is not valid JSON", f->path);
+    if (!root) {
+        const char *ep = cJSON_GetErrorPtr();
+        size_t off = ep && ep >= hdr && ep <= hdr + hlen ? (size_t)(ep - hdr) : 0;
+        return ld_set_error("%s: header is not valid JSON (error near byte %zu of the header)", f->path, off);
+    }
     int rc = -1;
     if (!cJSON_IsObject(root)) { ld_set_error("%s: header is not a JSON object", f->path); goto out; }
     int n = 0;
     for (cJSON *e = root->child; e; e = e->next) n += strcmp(e->string, "__metadata__") != 0;
+    if (check_duplicates(f->path, root, n)) goto out;
     f->tensors = calloc(n ? (size_t)n : 1, sizeof *f->tensors);
     if (!f->tensors) { ld_set_error("out of memory"); goto out; }
     for (cJSON *e = root->child; e; e = e->next) {

@@ -11,9 +11,12 @@
 
 #include "core/error.h"
 #include "io/checkpoint.h"
+#include "io/json.h"
 
-static int get_num(const cJSON *o, const char *origin, const char *key, double lo, double hi, int required,
-                   double dflt, double *out) {
+/* lo_open: the lower bound itself is excluded, for values the forward pass
+ * divides by or takes the logarithm of. */
+static int get_num_in(const cJSON *o, const char *origin, const char *key, double lo, int lo_open, double hi,
+                      int required, double dflt, double *out) {
     const cJSON *n = cJSON_GetObjectItemCaseSensitive(o, key);
     if (!n || cJSON_IsNull(n)) {
         if (required) return ld_set_error("%s: missing key '%s'", origin, key);
@@ -21,10 +24,16 @@ static int get_num(const cJSON *o, const char *origin, const char *key, double l
         return 0;
     }
     if (!cJSON_IsNumber(n)) return ld_set_error("%s: key '%s' is not a number", origin, key);
-    if (!(n->valuedouble >= lo && n->valuedouble <= hi))
-        return ld_set_error("%s: key '%s' = %g is out of range [%g, %g]", origin, key, n->valuedouble, lo, hi);
-    *out = n->valuedouble;
+    double v = n->valuedouble;
+    if (!((lo_open ? v > lo : v >= lo) && v <= hi))
+        return ld_set_error("%s: key '%s' = %g is out of range %c%g, %g]", origin, key, v, lo_open ? '(' : '[', lo, hi);
+    *out = v;
     return 0;
+}
+
+static int get_num(const cJSON *o, const char *origin, const char *key, double lo, double hi, int required,
+                   double dflt, double *out) {
+    return get_num_in(o, origin, key, lo, 0, hi, required, dflt, out);
 }
 
 static int get_int(const cJSON *o, const char *origin, const char *key, long lo, long hi, int required, long dflt,
@@ -36,6 +45,49 @@ static int get_int(const cJSON *o, const char *origin, const char *key, long lo,
     return 0;
 }
 
+/* A key whose other values the engine has no code for: absent is the
+ * default, anything but `supported` is an error rather than being ignored. */
+static int only_string(const cJSON *o, const char *origin, const char *label, const char *key, const char *supported) {
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!n || cJSON_IsNull(n)) return 0;
+    if (!cJSON_IsString(n))
+        return ld_set_error("%s: key '%s' is not a string (supported: %s)", origin, label, supported);
+    if (strcmp(n->valuestring, supported))
+        return ld_set_error("%s: key '%s' = '%s' is not supported (supported: %s)", origin, label, n->valuestring,
+                            supported);
+    return 0;
+}
+
+static int unsupported_values(const cJSON *root, const char *origin) {
+    if (only_string(root, origin, "hidden_act", "hidden_act", "silu") ||
+        only_string(root, origin, "scoring_func", "scoring_func", "sqrtsoftplus"))
+        return -1;
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(root, "tie_word_embeddings");
+    if (t && !cJSON_IsNull(t)) {
+        if (!cJSON_IsBool(t))
+            return ld_set_error("%s: key 'tie_word_embeddings' is not a boolean (supported: false)", origin);
+        if (cJSON_IsTrue(t))
+            return ld_set_error("%s: key 'tie_word_embeddings' = true is not supported (supported: false)", origin);
+    }
+    const cJSON *q = cJSON_GetObjectItemCaseSensitive(root, "quantization_config");
+    if (q && !cJSON_IsNull(q)) {
+        if (!cJSON_IsObject(q)) return ld_set_error("%s: key 'quantization_config' is not an object", origin);
+        const cJSON *b = cJSON_GetObjectItemCaseSensitive(q, "weight_block_size");
+        if (b && !cJSON_IsNull(b)) {
+            const cJSON *b0 = cJSON_GetArrayItem(b, 0), *b1 = cJSON_GetArrayItem(b, 1);
+            if (!cJSON_IsArray(b) || cJSON_GetArraySize(b) != 2 || !cJSON_IsNumber(b0) || !cJSON_IsNumber(b1) ||
+                b0->valuedouble != 128 || b1->valuedouble != 128)
+                return ld_set_error("%s: key 'quantization_config.weight_block_size' is not supported "
+                                    "(supported: [128, 128])", origin);
+        }
+    }
+    const cJSON *rs = cJSON_GetObjectItemCaseSensitive(root, "rope_scaling");
+    if (cJSON_IsObject(rs) && (only_string(rs, origin, "rope_scaling.type", "type", "yarn") ||
+                               only_string(rs, origin, "rope_scaling.rope_type", "rope_type", "yarn")))
+        return -1;
+    return 0;
+}
+
 #define INT(key, field, lo, hi) \
     if (get_int(root, origin, key, lo, hi, 1, 0, &c->field)) goto out
 #define INT_OPT(key, field, lo, hi, d) \
@@ -44,12 +96,14 @@ static int get_int(const cJSON *o, const char *origin, const char *key, long lo,
     if (get_num(root, origin, key, lo, hi, 1, 0, &c->field)) goto out
 #define NUM_OPT(key, field, lo, hi, d) \
     if (get_num(root, origin, key, lo, hi, 0, d, &c->field)) goto out
+#define NUM_OPT_GT(key, field, lo, hi, d) \
+    if (get_num_in(root, origin, key, lo, 1, hi, 0, d, &c->field)) goto out
 
 int ld_config_parse(const char *text, const char *origin, ld_config *c) {
     memset(c, 0, sizeof *c);
-    cJSON *root = cJSON_Parse(text);
+    cJSON *root = ld_json_parse_object(text, origin);
     int rc = -1;
-    if (!root || !cJSON_IsObject(root)) { ld_set_error("%s: not a JSON object", origin); goto out; }
+    if (!root) goto out;
     INT("vocab_size", vocab_size, 1, 1 << 24);
     INT("hidden_size", dim, 128, 1 << 16);
     INT("num_hidden_layers", n_layers, 1, LD_MAX_LAYERS);
@@ -61,53 +115,83 @@ int ld_config_parse(const char *text, const char *origin, ld_config *c) {
     INT("o_groups", o_groups, 1, 1024);
     INT("o_lora_rank", o_lora_rank, 1, 1 << 16);
     INT("sliding_window", window, 1, 1 << 20);
-    NUM_OPT("rope_theta", rope_theta, 1, 1e12, 10000);
-    NUM_OPT("compress_rope_theta", compress_rope_theta, 1, 1e12, 160000);
+    /* the YaRN ramp divides by log(theta) */
+    NUM_OPT_GT("rope_theta", rope_theta, 1, 1e12, 10000);
+    NUM_OPT_GT("compress_rope_theta", compress_rope_theta, 1, 1e12, 160000);
     INT("index_n_heads", index_n_heads, 1, 1024);
     INT("index_head_dim", index_head_dim, 2, 4096);
     INT("index_topk", index_topk, 1, 1 << 20);
     INT_OPT("hc_mult", hc_mult, 1, 16, 4);
     INT_OPT("hc_sinkhorn_iters", hc_sinkhorn_iters, 1, 1000, 20);
-    NUM_OPT("hc_eps", hc_eps, 0, 1, 1e-6);
-    NUM_OPT("rms_norm_eps", norm_eps, 0, 1, 1e-6);
+    /* the kernels take eps as a float: below 1e-30 it may flush to zero,
+     * and a zero row would then normalize to NaN */
+    NUM_OPT("hc_eps", hc_eps, 1e-30, 1, 1e-6);
+    NUM_OPT("rms_norm_eps", norm_eps, 1e-30, 1, 1e-6);
     INT("n_routed_experts", n_routed_experts, 1, 1 << 16);
     INT("num_experts_per_tok", n_activated_experts, 1, 1 << 16);
     INT_OPT("n_shared_experts", n_shared_experts, 0, 1, 1);
     INT("moe_intermediate_size", moe_inter_dim, 1, 1 << 20);
     INT_OPT("num_hash_layers", n_hash_layers, 0, LD_MAX_LAYERS, 0);
-    NUM_OPT("routed_scaling_factor", route_scale, 0, 1e6, 1);
+    NUM_OPT_GT("routed_scaling_factor", route_scale, 0, 1e6, 1);
     NUM_OPT("swiglu_limit", swiglu_limit, 0, 1e9, 0);
     INT_OPT("bos_token_id", bos_id, 0, 1 << 24, 0);
     INT_OPT("eos_token_id", eos_id, 0, 1 << 24, 1);
     {
+        /* pad_token_id is not used, but a bad one marks a config of another vocabulary */
+        int pad = 0;
+        if (get_int(root, origin, "pad_token_id", 0, 1 << 24, 0, 0, &pad)) goto out;
+        static const char *const ids[] = {"bos_token_id", "eos_token_id", "pad_token_id"};
+        int vals[] = {c->bos_id, c->eos_id, pad};
+        for (int i = 0; i < 3; i++)
+            if (vals[i] >= c->vocab_size) {
+                ld_set_error("%s: key '%s' = %d is not below vocab_size %d", origin, ids[i], vals[i], c->vocab_size);
+                goto out;
+            }
+    }
+    {
         double mp = 0;
         if (get_num(root, origin, "max_position_embeddings", 1, 1e12, 0, 1048576, &mp)) goto out;
+        if (floor(mp) != mp) { ld_set_error("%s: key 'max_position_embeddings' = %g is not an integer", origin, mp); goto out; }
         c->max_position_embeddings = (long)mp;
     }
-    const cJSON *sf = cJSON_GetObjectItemCaseSensitive(root, "scoring_func");
-    if (sf && (!cJSON_IsString(sf) || strcmp(sf->valuestring, "sqrtsoftplus"))) {
-        ld_set_error("%s: scoring_func must be \"sqrtsoftplus\"", origin);
-        goto out;
-    }
+    if (unsupported_values(root, origin)) goto out;
     const cJSON *ed = cJSON_GetObjectItemCaseSensitive(root, "expert_dtype");
     c->expert_fp4 = 0;
-    if (ed && cJSON_IsString(ed)) {
+    if (ed && !cJSON_IsNull(ed)) {
+        if (!cJSON_IsString(ed) || (strcmp(ed->valuestring, "fp4") && strcmp(ed->valuestring, "fp8"))) {
+            if (cJSON_IsString(ed))
+                ld_set_error("%s: key 'expert_dtype' = '%s' is not supported (supported: fp4, fp8)", origin,
+                             ed->valuestring);
+            else
+                ld_set_error("%s: key 'expert_dtype' is not a string (supported: fp4, fp8)", origin);
+            goto out;
+        }
         c->expert_dtype_given = 1;
-        if (!strcmp(ed->valuestring, "fp4")) c->expert_fp4 = 1;
-        else if (strcmp(ed->valuestring, "fp8")) { ld_set_error("%s: expert_dtype '%s' is not fp4 or fp8", origin, ed->valuestring); goto out; }
+        c->expert_fp4 = !strcmp(ed->valuestring, "fp4");
     }
     const cJSON *rs = cJSON_GetObjectItemCaseSensitive(root, "rope_scaling");
     c->rope_factor = 1;
     c->beta_fast = 32;
     c->beta_slow = 1;
+    if (rs && !cJSON_IsNull(rs) && !cJSON_IsObject(rs)) {
+        ld_set_error("%s: key 'rope_scaling' is not an object", origin);
+        goto out;
+    }
     if (rs && cJSON_IsObject(rs)) {
-        double osl = 0;
+        int osl = 0;
+        /* YaRN takes log(original_max_position_embeddings / (2 pi beta)) */
         if (get_num(rs, origin, "factor", 1, 1e6, 0, 1, &c->rope_factor) ||
-            get_num(rs, origin, "original_max_position_embeddings", 0, 1 << 30, 0, 0, &osl) ||
-            get_num(rs, origin, "beta_fast", 0, 1e6, 0, 32, &c->beta_fast) ||
-            get_num(rs, origin, "beta_slow", 0, 1e6, 0, 1, &c->beta_slow))
+            get_int(rs, origin, "original_max_position_embeddings", 0, 1 << 30, 0, 0, &osl) ||
+            get_num_in(rs, origin, "beta_fast", 0, 1, 1e6, 0, 32, &c->beta_fast) ||
+            get_num_in(rs, origin, "beta_slow", 0, 1, 1e6, 0, 1, &c->beta_slow))
             goto out;
-        c->original_seq_len = (int)osl;
+        /* the ramp runs from the beta_fast dimension up to the beta_slow one */
+        if (!(c->beta_fast > c->beta_slow)) {
+            ld_set_error("%s: rope_scaling.beta_fast = %g must be above rope_scaling.beta_slow = %g", origin,
+                         c->beta_fast, c->beta_slow);
+            goto out;
+        }
+        c->original_seq_len = osl;
     }
     const cJSON *cr = cJSON_GetObjectItemCaseSensitive(root, "compress_ratios");
     int want = c->n_layers + c->n_mtp_layers;
@@ -198,24 +282,42 @@ int ld_config_write(const char *path, const ld_config *c) {
     return fclose(f) ? ld_set_error("%s: write failed", path) : 0;
 }
 
+int ld_gen_config_parse(const char *text, const char *origin, ld_gen_defaults *g) {
+    cJSON *root = ld_json_parse_object(text, origin);
+    if (!root) return -1;
+    /* the ranges the sampler accepts; an absent key keeps the caller's value */
+    double t = g->temperature, p = g->top_p, mp = g->min_p;
+    int k = g->top_k, rc = -1;
+    if (get_num(root, origin, "temperature", 0, 1e6, 0, t, &t) ||
+        get_num_in(root, origin, "top_p", 0, 1, 1, 0, p, &p) ||
+        get_int(root, origin, "top_k", 0, 1 << 24, 0, k, &k) ||
+        get_num(root, origin, "min_p", 0, 1, 0, mp, &mp))
+        goto out;
+    /* the sampler holds top_p as a float, where a tiny one becomes 0 */
+    if (!((float)p > 0)) {
+        ld_set_error("%s: key 'top_p' = %g is out of range (0, 1] once held as a float", origin, p);
+        goto out;
+    }
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(root, "do_sample");
+    if (n && !cJSON_IsNull(n) && !cJSON_IsBool(n)) {
+        ld_set_error("%s: key 'do_sample' is not a boolean", origin);
+        goto out;
+    }
+    if (cJSON_IsBool(n)) g->do_sample = cJSON_IsTrue(n);
+    g->temperature = (float)t;
+    g->top_p = (float)p;
+    g->top_k = k;
+    g->min_p = (float)mp;
+    rc = 0;
+out:
+    cJSON_Delete(root);
+    return rc;
+}
+
 int ld_gen_config_load(const char *path, ld_gen_defaults *g) {
     char *txt = ld_read_text_file(path, 1u << 20);
     if (!txt) return -1;
-    cJSON *root = cJSON_Parse(txt);
+    int r = ld_gen_config_parse(txt, path, g);
     free(txt);
-    if (!root || !cJSON_IsObject(root)) {
-        cJSON_Delete(root);
-        return ld_set_error("%s: not a JSON object", path);
-    }
-    const cJSON *n;
-    int rc = 0;
-    if ((n = cJSON_GetObjectItemCaseSensitive(root, "temperature")) && cJSON_IsNumber(n)) g->temperature = (float)n->valuedouble;
-    if ((n = cJSON_GetObjectItemCaseSensitive(root, "top_p")) && cJSON_IsNumber(n)) g->top_p = (float)n->valuedouble;
-    if ((n = cJSON_GetObjectItemCaseSensitive(root, "top_k")) && cJSON_IsNumber(n)) g->top_k = (int)n->valuedouble;
-    if ((n = cJSON_GetObjectItemCaseSensitive(root, "min_p")) && cJSON_IsNumber(n)) g->min_p = (float)n->valuedouble;
-    if ((n = cJSON_GetObjectItemCaseSensitive(root, "do_sample")) && cJSON_IsBool(n)) g->do_sample = cJSON_IsTrue(n);
-    if (g->temperature < 0 || g->top_p < 0 || g->top_p > 1 || g->top_k < 0 || g->min_p < 0 || g->min_p > 1)
-        rc = ld_set_error("%s: sampling value out of range", path);
-    cJSON_Delete(root);
-    return rc;
+    return r;
 }

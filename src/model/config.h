@@ -40,5 +40,6 @@ typedef struct {
     int do_sample;
 } ld_gen_defaults;
 int ld_gen_config_load(const char *path, ld_gen_defaults *g);
+int ld_gen_config_parse(const char *json_text, const char *origin, ld_gen_defaults *g);
 
 #endif

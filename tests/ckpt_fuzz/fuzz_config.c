@@ -21,6 +21,11 @@ static void check_invariants(const ld_config *c) {
     if (c->n_activated_experts < 1 || c->n_activated_experts > c->n_routed_experts) abort();
     if (c->n_hash_layers < 0 || c->n_hash_layers > c->n_layers) abort();
     if (c->hc_mult < 1 || c->hc_mult > 16 || c->vocab_size < 1) abort();
+    /* the values the forward pass divides by or takes the logarithm of */
+    if (!(c->beta_fast > c->beta_slow && c->beta_slow > 0) || !(c->rope_factor >= 1)) abort();
+    if (!(c->rope_theta > 1) || !(c->compress_rope_theta > 1) || !(c->route_scale > 0)) abort();
+    if (!((float)c->norm_eps > 0) || !((float)c->hc_eps > 0) || c->original_seq_len < 0) abort();
+    if (c->bos_id < 0 || c->bos_id >= c->vocab_size || c->eos_id < 0 || c->eos_id >= c->vocab_size) abort();
 }
 
 int ld_fuzz_config(const uint8_t *data, size_t size) {

@@ -7,5 +7,6 @@
 
 int ld_fuzz_safetensors(const uint8_t *data, size_t size);
 int ld_fuzz_config(const uint8_t *data, size_t size);
+int ld_fuzz_gen_config(const uint8_t *data, size_t size);
 
 #endif

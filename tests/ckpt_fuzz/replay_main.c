@@ -1,7 +1,7 @@
 /* Replays a committed corpus through the fuzz entry points without libFuzzer,
  * so every build checks that the seeds (and any crash reproducers added
  * later) are handled.
- * Usage: ckpt_fuzz_replay (safetensors|config) DIR_OR_FILE... [-- (safetensors|config) ...] */
+ * Usage: ckpt_fuzz_replay (safetensors|config|gen_config) DIR_OR_FILE... [(safetensors|config|gen_config) ...] */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,7 +59,8 @@ int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "safetensors")) { fn = ld_fuzz_safetensors; continue; }
         if (!strcmp(argv[i], "config")) { fn = ld_fuzz_config; continue; }
-        if (!fn) { fprintf(stderr, "usage: %s (safetensors|config) PATH...\n", argv[0]); return 2; }
+        if (!strcmp(argv[i], "gen_config")) { fn = ld_fuzz_gen_config; continue; }
+        if (!fn) { fprintf(stderr, "usage: %s (safetensors|config|gen_config) PATH...\n", argv[0]); return 2; }
         int r = replay_path(fn, argv[i]);
         if (r < 0) return 1;
         total += r;

@@ -224,6 +224,16 @@ static void test_st_corrupt(const char *dir) {
     write_st(p, "{\"a\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[4,8]},"
                 "\"b\":{\"dtype\":\"U8\",\"shape\":[8],\"data_offsets\":[0,8]}}", zeros, 8, -1, -1);
     expect_st_fail("tensor inside another", p, "overlap");
+    /* a repeated key is named as such, not as two tensors that overlap */
+    write_st(p, "{\"a\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4]},"
+                "\"b\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[4,8]},"
+                "\"a\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4]}}", zeros, 8, -1, -1);
+    expect_st_fail("duplicate tensor name", p, "duplicate tensor name 'a' in the header");
+    write_st(p, "{\"a\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4]},"
+                "\"a\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[4,8]}}", zeros, 8, -1, -1);
+    expect_st_fail("duplicate tensor name, disjoint data", p, "duplicate tensor name 'a' in the header");
+    write_st(p, "{\"a\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[0,2]},,}", zeros, 8, -1, -1);
+    expect_st_fail("header JSON error located", p, "near byte");
 
     expect_st_fail("missing file", path_in(dir, "nope.safetensors"), NULL);
     expect_st_fail("directory instead of a file", dir, NULL);
@@ -287,8 +297,14 @@ static void test_checkpoint(const char *base) {
     make_shards(dir, HDR_A, HDR_B, "{\"weight_map\":{\"a\":\"" S1 "\",\"b\":\"" S2 "\",\"c\":\"" S1 "\"}}");
     expect_ckpt_fail("index lists a tensor no shard has", dir, "'c'", S1);
 
+    make_shards(dir,
+                "{\"a\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4]},"
+                "\"c\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[4,8]}}",
+                HDR_B, idx_ok);
+    expect_ckpt_fail("shard holds a tensor the index does not list", dir, "'c'", S1);
+
     make_shards(dir, HDR_A, HDR_B, "{\"weight_map\":{\"a\":\"" S1 "\",");
-    expect_ckpt_fail("index not JSON", dir, "model.safetensors.index.json", NULL);
+    expect_ckpt_fail("index not JSON", dir, "model.safetensors.index.json", "near byte");
     make_shards(dir, HDR_A, HDR_B, "{\"metadata\":{}}");
     expect_ckpt_fail("index without weight_map", dir, "weight_map", NULL);
     make_shards(dir, HDR_A, HDR_B, "{\"weight_map\":{}}");
@@ -567,6 +583,43 @@ static void test_model(void) {
         {"cfg-dim-not-128", "\"hidden_size\": 128", "\"hidden_size\": 200", "hidden_size"},
         {"cfg-topk-over-experts", "\"num_experts_per_tok\": 1", "\"num_experts_per_tok\": 3", "num_experts_per_tok"},
         {"cfg-expert-dtype", "\"expert_dtype\": \"fp4\"", "\"expert_dtype\": \"int4\"", "expert_dtype"},
+        /* values the YaRN ramp, the norms or the router divide by or take the log of */
+        {"cfg-beta-fast-zero", "\"beta_fast\": 32", "\"beta_fast\": 0", "beta_fast"},
+        {"cfg-beta-slow-zero", "\"beta_slow\": 1", "\"beta_slow\": 0", "beta_slow"},
+        {"cfg-beta-order", "\"beta_fast\": 32, \"beta_slow\": 1", "\"beta_fast\": 1, \"beta_slow\": 32", "beta_fast"},
+        {"cfg-beta-equal", "\"beta_fast\": 32, \"beta_slow\": 1", "\"beta_fast\": 2, \"beta_slow\": 2", "beta_slow"},
+        {"cfg-factor-below-one", "\"factor\": 4", "\"factor\": 0.5", "factor"},
+        {"cfg-orig-max-pos-fraction", "\"original_max_position_embeddings\": 64",
+         "\"original_max_position_embeddings\": 64.5", "original_max_position_embeddings"},
+        {"cfg-max-pos-fraction", "\"max_position_embeddings\": 4096", "\"max_position_embeddings\": 4096.5",
+         "max_position_embeddings"},
+        {"cfg-norm-eps-zero", "\"rms_norm_eps\": 1e-06", "\"rms_norm_eps\": 0", "rms_norm_eps"},
+        {"cfg-norm-eps-underflow", "\"rms_norm_eps\": 1e-06", "\"rms_norm_eps\": 1e-60", "rms_norm_eps"},
+        {"cfg-hc-eps-zero", "\"hc_eps\": 1e-06", "\"hc_eps\": 0", "hc_eps"},
+        {"cfg-rope-theta-one", "\"rope_theta\": 10000", "\"rope_theta\": 1", "rope_theta"},
+        {"cfg-compress-theta-one", "\"compress_rope_theta\": 160000", "\"compress_rope_theta\": 1",
+         "compress_rope_theta"},
+        {"cfg-route-scale-zero", "\"routed_scaling_factor\": 1.5", "\"routed_scaling_factor\": 0",
+         "routed_scaling_factor"},
+        {"cfg-swiglu-limit-negative", "\"swiglu_limit\": 10.0", "\"swiglu_limit\": -1", "swiglu_limit"},
+        /* values the engine has no code for */
+        {"cfg-hidden-act", "\"hc_eps\"", "\"hidden_act\": \"gelu\", \"hc_eps\"", "'hidden_act' = 'gelu'"},
+        {"cfg-hidden-act-number", "\"hc_eps\"", "\"hidden_act\": 1, \"hc_eps\"", "hidden_act"},
+        {"cfg-rope-type", "\"type\": \"yarn\"", "\"type\": \"linear\"", "'rope_scaling.type' = 'linear'"},
+        {"cfg-rope-type-new-key", "\"type\": \"yarn\"", "\"rope_type\": \"dynamic\"", "rope_scaling.rope_type"},
+        {"cfg-block-size", "\"hc_eps\"",
+         "\"quantization_config\": {\"quant_method\": \"fp8\", \"weight_block_size\": [64, 64]}, \"hc_eps\"",
+         "weight_block_size"},
+        {"cfg-block-size-rank", "\"hc_eps\"", "\"quantization_config\": {\"weight_block_size\": [128]}, \"hc_eps\"",
+         "weight_block_size"},
+        {"cfg-quant-not-object", "\"hc_eps\"", "\"quantization_config\": [], \"hc_eps\"", "quantization_config"},
+        {"cfg-tied-embeddings", "\"hc_eps\"", "\"tie_word_embeddings\": true, \"hc_eps\"", "tie_word_embeddings"},
+        {"cfg-expert-dtype-number", "\"expert_dtype\": \"fp4\"", "\"expert_dtype\": 4", "expert_dtype"},
+        /* token ids must index the embedding */
+        {"cfg-bos-past-vocab", "\"bos_token_id\": 0", "\"bos_token_id\": 256", "'bos_token_id' = 256"},
+        {"cfg-eos-past-vocab", "\"eos_token_id\": 1", "\"eos_token_id\": 4000", "vocab_size 256"},
+        {"cfg-pad-past-vocab", "\"eos_token_id\": 1", "\"eos_token_id\": 1, \"pad_token_id\": 256", "pad_token_id"},
+        {"cfg-rope-scaling-not-object", "\"rope_scaling\": {", "\"rope_scaling\": 4, \"x\": {", "rope_scaling"},
     };
     for (size_t i = 0; i < sizeof cfgs / sizeof cfgs[0]; i++) {
         char *text = config_with(cfgs[i].old, cfgs[i].repl);
@@ -579,18 +632,82 @@ static void test_model(void) {
         free(text);
         expect_model_fail(cfgs[i].label, dir, "config.json", cfgs[i].n2);
     }
+    /* the one supported value of each such key is accepted */
+    {
+        char *text = config_with("\"hc_eps\"", "\"hidden_act\": \"silu\", \"tie_word_embeddings\": false, "
+                                                 "\"quantization_config\": {\"weight_block_size\": [128, 128]}, "
+                                                 "\"hc_eps\"");
+        char *t2 = config_with("\"type\": \"yarn\"", "\"rope_type\": \"yarn\"");
+        ld_config cc;
+        CHECK(text && ld_config_parse(text, "cfg.json", &cc) == 0, "supported values rejected: %s", ld_last_error());
+        CHECK(t2 && ld_config_parse(t2, "cfg.json", &cc) == 0, "rope_type yarn rejected: %s", ld_last_error());
+        free(text);
+        free(t2);
+    }
     snprintf(dir, sizeof dir, "%s/no-config", root);
     make_dir(dir);
     copy_file(path_in(base, "model.safetensors"), path_in(dir, "model.safetensors"));
     expect_model_fail("missing config.json", dir, "config.json", NULL);
 
-    /* ld_config_parse on its own: non-object JSON texts */
-    static const char *texts[] = {"", "[]", "null", "{", "\"x\""};
+    /* ld_config_parse on its own: invalid JSON is located, valid non-objects are named as such */
+    static const struct { const char *text, *n2; } texts[] = {
+        {"", "error near byte 0"},       {"{", "error near byte 1"},        {"{\"vocab_size\": 256,,}", "error near byte 20"},
+        {"{} trailing", "error near byte 3"}, {"[]", "not a JSON object"}, {"null", "not a JSON object"},
+        {"\"x\"", "not a JSON object"},
+    };
     for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
         ld_config cc;
-        CHECK(ld_config_parse(texts[i], "cfg.json", &cc) == -1, "config text '%s' accepted", texts[i]);
-        check_message("bad config text", "cfg.json", NULL);
+        CHECK(ld_config_parse(texts[i].text, "cfg.json", &cc) == -1, "config text '%s' accepted", texts[i].text);
+        check_message("bad config text", "cfg.json", texts[i].n2);
     }
+    {
+        char *text = config_with("\"vocab_size\": 256,", "\"vocab_size\": 256,,");
+        ld_config cc;
+        CHECK(text && ld_config_parse(text, "cfg.json", &cc) == -1, "config with ',,' accepted");
+        check_message("config with ',,'", "not valid JSON", "near byte");
+        CHECK(!strstr(ld_last_error(), "not a JSON object"), "invalid JSON called a non-object: %s", ld_last_error());
+        free(text);
+    }
+
+    /* generation_config.json: bad JSON is located, bad values are named */
+    snprintf(dir, sizeof dir, "%s/gen", root);
+    make_dir(dir);
+    const char *gp = path_in(dir, "generation_config.json");
+    static const struct { const char *text, *n2; } gens[] = {
+        {"{\"temperature\": }", "error near byte 16"},
+        {"[1]", "not a JSON object"},
+        {"{\"temperature\": -1}", "temperature"},
+        {"{\"temperature\": 1e999}", "temperature"},
+        {"{\"temperature\": \"hot\"}", "temperature"},
+        {"{\"top_p\": 0}", "top_p"},
+        {"{\"top_p\": 1.5}", "top_p"},
+        {"{\"top_p\": 1e-80}", "top_p"},
+        {"{\"top_k\": -1}", "top_k"},
+        {"{\"top_k\": 2.5}", "top_k"},
+        {"{\"min_p\": 2}", "min_p"},
+        {"{\"do_sample\": \"yes\"}", "do_sample"},
+    };
+    for (size_t i = 0; i < sizeof gens / sizeof gens[0]; i++) {
+        write_bytes(gp, gens[i].text, strlen(gens[i].text));
+        ld_gen_defaults g = {.temperature = 1, .top_p = 1, .do_sample = 1};
+        ld_clear_error();
+        CHECK(ld_gen_config_load(gp, &g) == -1, "generation config '%s' accepted", gens[i].text);
+        check_message(gens[i].text, "generation_config.json", gens[i].n2);
+    }
+    {
+        const char *ok = "{\"bos_token_id\": 0, \"temperature\": 0.6, \"top_p\": 0.95, \"top_k\": 20, \"do_sample\": false}";
+        write_bytes(gp, ok, strlen(ok));
+        ld_gen_defaults g = {.temperature = 1, .top_p = 1, .min_p = 0.1f, .do_sample = 1};
+        CHECK(ld_gen_config_load(gp, &g) == 0, "valid generation config rejected: %s", ld_last_error());
+        CHECK(g.temperature == 0.6f && g.top_p == 0.95f && g.top_k == 20 && g.min_p == 0.1f && !g.do_sample,
+              "generation config values: %g %g %d %g %d", g.temperature, g.top_p, g.top_k, g.min_p, g.do_sample);
+    }
+    snprintf(dir, sizeof dir, "%s/gen-top-p-zero", root);
+    make_dir(dir);
+    write_bytes(path_in(dir, "config.json"), CONFIG, strlen(CONFIG));
+    write_bytes(path_in(dir, "generation_config.json"), "{\"top_p\": 0}", 12);
+    copy_file(path_in(base, "model.safetensors"), path_in(dir, "model.safetensors"));
+    expect_model_fail("generation_config.json top_p 0", dir, "generation_config.json", "top_p");
 }
 
 /* The real oracle checkpoint: intact it loads; with one tensor renamed the
