@@ -34,6 +34,7 @@ static void variant(const char *name, const char *from, const char *to) {
     char *cfg = test_read_file(path, &n);
     CHECK(cfg != NULL, "read config");
     if (!cfg) return;
+    if (!to) to = cfg; /* unchanged */
     char *out = malloc(n + strlen(to) + 1);
     char *hit = from ? strstr(cfg, from) : NULL;
     CHECK(!from || hit, "fixture %s: '%s' not in config.json", name, from);
@@ -122,6 +123,29 @@ static const bad_case CASES[] = {
     {"bad LADDER_THREADS", "env LADDER_THREADS=-3 %B generate -m %G --prompt-ids %R/ids4 -n 1", "LADDER_THREADS"},
     {"bad LADDER_CPU_ISA", "env LADDER_CPU_ISA=sse9 %B generate -m %G --prompt-ids %R/ids4 -n 1", "sse9"},
     {"bad LADDER_CPU_ISA", "env LADDER_CPU_ISA=sse9 %B conform --quick --op topk", "sse9"},
+    /* config and generation-config values the engine would not apply, or that break the math */
+    {"unsupported config value", "info -m %R/gelu", "hidden_act"},
+    {"unsupported config value", "generate -m %R/gelu --prompt-ids %R/ids4 -n 1", "hidden_act"},
+    {"unsupported config value", "logits -m %R/gelu --prompt-ids %R/ids4 -o %R/out.f32", "hidden_act"},
+    {"unsupported config value", "bench -m %R/gelu", "hidden_act"},
+    {"unsupported config value", "conform --layers-only -m %R/gelu", "hidden_act"},
+    {"unsupported config value", "parity -m %R/gelu -b ref -b cpu", "hidden_act"},
+    {"config value that makes NaN", "info -m %R/betafast0", "beta_fast"},
+    {"config value that makes NaN", "generate -m %R/betafast0 --prompt-ids %R/ids4 -n 1", "beta_fast"},
+    {"config value that makes NaN", "logits -m %R/betafast0 --prompt-ids %R/ids4 -o %R/out.f32", "beta_fast"},
+    {"config value that makes NaN", "bench -m %R/betafast0", "beta_fast"},
+    {"config value that makes NaN", "conform --layers-only -m %R/betafast0", "beta_fast"},
+    {"config value that makes NaN", "parity -m %R/betafast0 -b ref -b cpu", "beta_fast"},
+    {"token id past the vocabulary", "info -m %R/eosbig", "eos_token_id"},
+    {"token id past the vocabulary", "generate -m %R/eosbig --prompt-ids %R/ids4 -n 1", "eos_token_id"},
+    {"token id past the vocabulary", "logits -m %R/eosbig --prompt-ids %R/ids4 -o %R/out.f32", "eos_token_id"},
+    {"token id past the vocabulary", "bench -m %R/eosbig", "eos_token_id"},
+    {"token id past the vocabulary", "conform --layers-only -m %R/eosbig", "eos_token_id"},
+    {"token id past the vocabulary", "parity -m %R/eosbig -b ref -b cpu", "eos_token_id"},
+    {"generation_config.json out of range", "generate -m %R/topp0 --prompt-ids %R/ids4 -n 1", "top_p"},
+    {"generation_config.json out of range", "logits -m %R/topp0 --prompt-ids %R/ids4 -o %R/out.f32", "top_p"},
+    {"generation_config.json out of range", "bench -m %R/topp0", "top_p"},
+    {"generation_config.json out of range", "parity -m %R/topp0 -b ref -b cpu", "top_p"},
     /* requests beyond the model */
     {"beyond the context", "generate -m %G --prompt-ids %R/ids4 -n 100000", "max_position_embeddings"},
 };
@@ -165,9 +189,19 @@ int main(void) {
     /* fixtures */
     variant("notjson", NULL, "{\"vocab_size\": 300,");
     variant("layers0", "\"num_hidden_layers\": ", "\"num_hidden_layers\": 0, \"unused_was\": ");
+    variant("gelu", "\"hidden_act\": \"silu\"", "\"hidden_act\": \"gelu\"");
+    variant("betafast0", "\"beta_fast\": 32", "\"beta_fast\": 0");
+    variant("eosbig", "\"eos_token_id\": 1,", "\"eos_token_id\": 1024,");
+    variant("topp0", NULL, NULL);
     snprintf(cmd, sizeof cmd, "rm -rf '%s/trunc' && cp -r '%s' '%s/trunc' && f=$(ls '%s/trunc'/*.safetensors | head -1) && "
              "truncate -s 5000 \"$f\"", root, good, root, root);
     CHECK(system(cmd) == 0, "fixture trunc");
+    {
+        char gp[4400];
+        const char *gen = "{\"do_sample\": true, \"temperature\": 0.7, \"top_p\": 0}";
+        snprintf(gp, sizeof gp, "%s/topp0/generation_config.json", root);
+        write_file(gp, gen, strlen(gen));
+    }
     int ids4[4] = {1, 2, 3, 4}, big = cfg.vocab_size;
     char path[4400];
     snprintf(path, sizeof path, "%s/ids4", root), write_file(path, ids4, sizeof ids4);
