@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/error.h"
 
@@ -67,12 +69,72 @@ int *cli_read_ids(const char *path, int *n) {
     return ids;
 }
 
-int cli_write_file(const char *path, const void *data, size_t bytes) {
-    FILE *f = fopen(path, "wb");
-    if (!f) return ld_set_error("%s: cannot create: %s", path, strerror(errno));
-    size_t w = fwrite(data, 1, bytes, f);
-    if (fclose(f) || w != bytes) return ld_set_error("%s: write failed", path);
+int cli_out_check(const char *path) {
+    struct stat st;
+    if (!*path) return ld_set_error("the output path is empty");
+    if (!stat(path, &st) && S_ISDIR(st.st_mode)) return ld_set_error("%s: is a directory", path);
+    /* a device or pipe (/dev/null, /dev/stdout) is written in place: nothing can be renamed over it */
+    if (!stat(path, &st) && !S_ISREG(st.st_mode)) return 0;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else if (slash == dir) dir[1] = 0;
+    else *slash = 0;
+    if (stat(dir, &st)) return ld_set_error("%s: directory %s: %s", path, dir, strerror(errno));
+    if (!S_ISDIR(st.st_mode)) return ld_set_error("%s: %s is not a directory", path, dir);
+    if (access(dir, W_OK | X_OK)) return ld_set_error("%s: directory %s is not writable: %s", path, dir, strerror(errno));
     return 0;
+}
+
+int cli_tmp_path(const char *path, char *buf, size_t cap) {
+    struct stat st;
+    if (!stat(path, &st) && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+        if ((size_t)snprintf(buf, cap, "%s", path) >= cap) return ld_set_error("%s: path too long", path);
+        return 0;
+    }
+    if ((size_t)snprintf(buf, cap, "%s.tmp.%ld", path, (long)getpid()) >= cap) return ld_set_error("%s: path too long", path);
+    return 0;
+}
+
+int cli_commit(const char *tmp, const char *path, int ok) {
+    if (!strcmp(tmp, path)) return ok ? 0 : -1;
+    if (ok && !rename(tmp, path)) return 0;
+    int e = errno;
+    unlink(tmp);
+    return ok ? ld_set_error("%s: cannot rename the finished file into place: %s", path, strerror(e)) : -1;
+}
+
+FILE *cli_out_open(const char *path, char *tmp, size_t cap) {
+    if (cli_out_check(path) || cli_tmp_path(path, tmp, cap)) return NULL;
+    FILE *f = fopen(tmp, "wb");
+    if (!f) ld_set_error("%s: cannot create: %s", tmp, strerror(errno));
+    return f;
+}
+
+int cli_out_close(FILE *f, const char *tmp, const char *path, int ok) {
+    int e = 0;
+    if (fflush(f) || ferror(f)) e = errno ? errno : EIO;
+    if (fclose(f) && !e) e = errno ? errno : EIO;
+    if (ok && e) {
+        cli_commit(tmp, path, 0);
+        return ld_set_error("%s: write failed: %s", path, strerror(e));
+    }
+    return cli_commit(tmp, path, ok);
+}
+
+int cli_write_file(const char *path, const void *data, size_t bytes) {
+    char tmp[4200];
+    FILE *f = cli_out_open(path, tmp, sizeof tmp);
+    if (!f) return -1;
+    size_t w = fwrite(data, 1, bytes, f);
+    int e = errno;
+    if (w != bytes) {
+        fclose(f);
+        cli_commit(tmp, path, 0);
+        return ld_set_error("%s: write failed: %s", path, strerror(e));
+    }
+    return cli_out_close(f, tmp, path, 1);
 }
 
 const char *cli_value(const char *cmd, int argc, char **argv, int *i) {

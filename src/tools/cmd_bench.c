@@ -106,14 +106,15 @@ int cmd_bench(int argc, char **argv) {
     bo.decode_tokens = (int)decode_n, bo.prefill_tokens = (int)prefill_n, bo.batch_steps = (int)batch_steps;
     ladder_engine_opts eo = cli_engine_opts(bk, use_mmap);
     if (threads > 0) eo.threads = (int)threads;
-    FILE *jf = json ? fopen(json, "w") : NULL;
-    if (json && !jf) return cli_fail("bench", "%s: cannot create", json);
+    char jtmp[4200];
+    FILE *jf = json ? cli_out_open(json, jtmp, sizeof jtmp) : NULL;
+    if (json && !jf) return cli_fail("bench", "--json %s", ladder_last_error());
     ladder_engine *e;
-    if (cli_open_engine("bench", dir, &eo, &e)) { if (jf) fclose(jf); return 1; }
+    if (cli_open_engine("bench", dir, &eo, &e)) { if (jf) cli_out_close(jf, jtmp, json, 0); return 1; }
     bench_report rep;
     int rc = 0;
     if (bench_run(e, &bo, &rep) || (jf && bench_write_json(jf, dir, &rep))) rc = cli_fail("bench", "%s", ladder_last_error());
-    if (jf && fclose(jf) && !rc) rc = cli_fail("bench", "%s: write failed", json);
+    if (jf && cli_out_close(jf, jtmp, json, !rc) && !rc) rc = cli_fail("bench", "%s", ladder_last_error());
     ladder_engine_close(e);
     return rc;
 }

@@ -77,6 +77,7 @@ int cmd_conform(int argc, char **argv) {
     if (ops_only && layers_only) return cli_fail("conform", "--ops-only and --layers-only exclude each other");
     if (layers_only && !ndirs) return cli_fail("conform", "--layers-only needs at least one -m DIR");
     const char *name;
+    if (json && cli_out_check(json)) return cli_fail("conform", "--json %s", ladder_last_error());
     if (conform_select_backend(bk, cli_env_isa(), cli_env_threads(), &name)) return cli_fail("conform", "%s", ladder_last_error());
     int np = 0, *prompt = NULL;
     if (pids && !(prompt = cli_read_ids(pids, &np))) return cli_fail("conform", "%s", ladder_last_error());
@@ -104,7 +105,9 @@ int cmd_conform(int argc, char **argv) {
     if (nao) printf(" (%d rows not supported by the backend, not run)", nao);
     if (ndirs && !ops_only) printf(", layers %d/%d passed", nl - fl, nl);
     printf(" (ops %.1f s, total %.1f s)\n", t_ops, now() - t0);
-    if (json && conform_write_json(json, name, &rep)) rc = cli_fail("conform", "%s", ladder_last_error());
+    char jtmp[4200];
+    if (json && (cli_tmp_path(json, jtmp, sizeof jtmp) || cli_commit(jtmp, json, !conform_write_json(jtmp, name, &rep))))
+        rc = cli_fail("conform", "%s", ladder_last_error());
     if (!rc && rep.failures) rc = 1;
     conform_report_free(&rep);
     free(prompt);

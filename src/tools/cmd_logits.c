@@ -31,6 +31,8 @@ int cmd_logits(int argc, char **argv) {
         if (!(*dst = cli_value("logits", argc, argv, &i))) return 1;
     }
     if (!dir || !pp || !out) return cli_fail("logits", "-m, --prompt-ids and -o are required (see --help)");
+    /* found now, not after the whole computation */
+    if (cli_out_check(out)) return cli_fail("logits", "-o %s", ladder_last_error());
     int np = 0, nf = 0, *prompt = cli_read_ids(pp, &np), *forced = NULL;
     if (!prompt) return cli_fail("logits", "%s", ladder_last_error());
     if (np == 0) { free(prompt); return cli_fail("logits", "%s: the prompt is empty", pp); }

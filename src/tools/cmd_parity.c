@@ -50,6 +50,7 @@ int cmd_parity(int argc, char **argv) {
         else names[nb++] = v;
     }
     if (!po.dir || nb != 2) return cli_fail("parity", "-m DIR and two backends (-b A -b B) are required (see --help)");
+    if (json && cli_out_check(json)) return cli_fail("parity", "--json %s", ladder_last_error());
     po.steps = (int)steps;
     int rc = 1;
     parity_report r = {0};
@@ -84,7 +85,9 @@ int cmd_parity(int argc, char **argv) {
                r.pass ? "PASS" : "FAIL");
         rc = !r.pass;
     }
-    if (json && parity_write_json(json, names[0], names[1], &r)) rc = cli_fail("parity", "%s", ladder_last_error());
+    char jtmp[4200];
+    if (json && (cli_tmp_path(json, jtmp, sizeof jtmp) || cli_commit(jtmp, json, !parity_write_json(jtmp, names[0], names[1], &r))))
+        rc = cli_fail("parity", "%s", ladder_last_error());
 out:
     parity_report_free(&r);
     ladder_engine_close(po.engine[0]);

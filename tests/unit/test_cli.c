@@ -27,6 +27,7 @@ int main(void) {
     if (!bin) { printf("SKIP: LADDER_BIN not set\n"); return 77; }
     snprintf(tmp, sizeof tmp, "%s/cli", test_tmp_dir());
     char cmd[16384], *out = NULL;
+    int rc;
     snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", tmp, tmp);
     CHECK(system(cmd) == 0, "mkdir");
 
@@ -163,10 +164,37 @@ int main(void) {
     CHECK(test_run(cmd, &out) == 1 && out && strstr(out, "unknown backend 'nosuch'"), "bad backend: %s", out ? out : "");
     free(out);
 
+    /* outputs are atomic: a write that fails midway (file size limit) leaves the old file whole */
+    snprintf(cmd, sizeof cmd, "printf OLD > %s/old.f32 && sh -c 'ulimit -f 4; trap \"\" XFSZ; exec %s logits -m %s/a --prompt-ids %s/p.i32 "
+                              "--forced-ids %s/f.i32 -o %s/old.f32' 2>&1", tmp, bin, tmp, tmp, tmp, tmp);
+    rc = test_run(cmd, &out);
+    CHECK(rc == 1 && out && strstr(out, "write failed"), "logits past the size limit: rc %d, %s", rc, out ? out : "");
+    free(out);
+    char *old = test_read_file((snprintf(cmd, sizeof cmd, "%s/old.f32", tmp), cmd), NULL);
+    CHECK(old && !strcmp(old, "OLD"), "a failed logits -o left '%.20s', not the old file", old ? old : "(nothing)");
+    free(old);
+    snprintf(cmd, sizeof cmd, "ls %s | grep -c tmp", tmp);
+    test_run(cmd, &out);
+    CHECK(out && atoi(out) == 0, "a failed write left %s temporary file(s)", out ? out : "?");
+    free(out);
+    /* the output path is checked before the engine is opened (the model is missing too: that error would come first) */
+    snprintf(cmd, sizeof cmd, "%s logits -m %s/missing --prompt-ids %s/p.i32 -o %s/nodir/x.f32 2>&1", bin, tmp, tmp, tmp);
+    rc = test_run(cmd, &out);
+    CHECK(rc == 1 && out && strstr(out, "-o ") && strstr(out, "nodir"), "logits -o into a missing directory: rc %d, %s", rc, out ? out : "");
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s logits -m %s/a --prompt-ids %s/p.i32 -o %s 2>&1", bin, tmp, tmp, tmp);
+    rc = test_run(cmd, &out);
+    CHECK(rc == 1 && out && strstr(out, "is a directory"), "logits -o DIR: rc %d, %s", rc, out ? out : "");
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s conform --quick --op rmsnorm --json %s/nodir/c.json 2>&1", bin, tmp);
+    rc = test_run(cmd, &out);
+    CHECK(rc == 1 && out && !strstr(out, "passed") && strstr(out, "nodir"), "conform --json into a missing directory ran first: %s", out ? out : "");
+    free(out);
+
     /* a prompt id outside the vocabulary is refused with a clear message */
     snprintf(cmd, sizeof cmd, "printf '\\377\\377\\000\\000' > %s/big.i32 && %s logits -m %s/a --prompt-ids %s/big.i32 -o /dev/null 2>&1",
              tmp, bin, tmp, tmp);
-    int rc = test_run(cmd, &out);
+    rc = test_run(cmd, &out);
     CHECK(rc == 1 && out && strstr(out, "vocabulary"), "out-of-vocabulary prompt: rc %d, %s", rc, out ? out : "");
     free(out);
     return test_summary("cli");
