@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "tools/cli_util.h"
@@ -77,6 +79,15 @@ int cmd_conform(int argc, char **argv) {
     if (ops_only && layers_only) return cli_fail("conform", "--ops-only and --layers-only exclude each other");
     if (layers_only && !ndirs) return cli_fail("conform", "--layers-only needs at least one -m DIR");
     const char *name;
+    /* a missing checkpoint is found now, not after every op has run */
+    for (int d = 0; d < ndirs; d++) {
+        char cfg[4200];
+        struct stat st;
+        snprintf(cfg, sizeof cfg, "%s/config.json", dirs[d]);
+        if (stat(dirs[d], &st)) return cli_fail("conform", "-m %s: %s", dirs[d], strerror(errno));
+        if (!S_ISDIR(st.st_mode)) return cli_fail("conform", "-m %s: not a directory", dirs[d]);
+        if (stat(cfg, &st)) return cli_fail("conform", "-m %s: no config.json in it: not a checkpoint", dirs[d]);
+    }
     if (json && cli_out_check(json)) return cli_fail("conform", "--json %s", ladder_last_error());
     if (conform_select_backend(bk, cli_env_isa(), cli_env_threads(), &name)) return cli_fail("conform", "%s", ladder_last_error());
     int np = 0, *prompt = NULL;
@@ -109,6 +120,12 @@ int cmd_conform(int argc, char **argv) {
     if (json && (cli_tmp_path(json, jtmp, sizeof jtmp) || cli_commit(jtmp, json, !conform_write_json(jtmp, name, &rep))))
         rc = cli_fail("conform", "%s", ladder_last_error());
     if (!rc && rep.failures) rc = 1;
+    /* a run that compared nothing must not read as a pass */
+    if (!rc && !layers_only && !no) {
+        if (nao) rc = cli_fail("conform", "nothing was checked: every matching op (%d rows) is not supported by backend '%s'", nao, name);
+        else if (oo.pattern) rc = cli_fail("conform", "no op matches '%s' (ladder conform --quick lists every op)", oo.pattern);
+        else rc = cli_fail("conform", "no op was run");
+    }
     conform_report_free(&rep);
     free(prompt);
     return rc;

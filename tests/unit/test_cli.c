@@ -191,6 +191,29 @@ int main(void) {
     CHECK(rc == 1 && out && !strstr(out, "passed") && strstr(out, "nodir"), "conform --json into a missing directory ran first: %s", out ? out : "");
     free(out);
 
+    /* a run that checked nothing fails */
+    snprintf(cmd, sizeof cmd, "%s conform --op 'zzz*' --quick 2>&1", bin);
+    rc = test_run(cmd, &out);
+    CHECK(rc == 1 && out && strstr(out, "no op matches 'zzz*'"), "conform matching no op: rc %d, %s", rc, out ? out : "");
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s conform --quick -m %s/missing 2>&1", bin, tmp);
+    rc = test_run(cmd, &out);
+    CHECK(rc == 1 && out && !strstr(out, "passed") && strstr(out, "missing"), "conform -m MISSING ran the ops first: %s", out ? out : "");
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s conform --quick -m %s 2>&1", bin, tmp);
+    rc = test_run(cmd, &out);
+    CHECK(rc == 1 && out && !strstr(out, "passed") && strstr(out, "config.json"), "conform -m on a non-checkpoint: %s", out ? out : "");
+    free(out);
+    snprintf(cmd, sizeof cmd, ": > %s/empty.txt && %s parity -m %s/a -b ref -b cpu -n 1 --prompts %s/empty.txt 2>&1", tmp, bin, tmp, tmp);
+    rc = test_run(cmd, &out);
+    CHECK(rc == 1 && out && strstr(out, "empty.txt has no prompts"), "parity on an empty prompt file: rc %d, %s", rc, out ? out : "");
+    free(out);
+    snprintf(cmd, sizeof cmd, "printf '3 4 5\\n7\\n' > %s/t1.txt && %s parity -m %s/a -b ref -b cpu -n 1 --prompts %s/t1.txt --text %s/t1.txt 2>&1",
+             tmp, bin, tmp, tmp, tmp);
+    rc = test_run(cmd, &out);
+    CHECK(rc == 1 && out && strstr(out, "t1.txt:2:") && !strstr(out, "perplexity"), "parity --text with a 1-token line: rc %d, %s", rc, out ? out : "");
+    free(out);
+
     /* a prompt id outside the vocabulary is refused with a clear message */
     snprintf(cmd, sizeof cmd, "printf '\\377\\377\\000\\000' > %s/big.i32 && %s logits -m %s/a --prompt-ids %s/big.i32 -o /dev/null 2>&1",
              tmp, bin, tmp, tmp);
