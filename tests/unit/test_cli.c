@@ -214,6 +214,18 @@ int main(void) {
     CHECK(rc == 1 && out && strstr(out, "t1.txt:2:") && !strstr(out, "perplexity"), "parity --text with a 1-token line: rc %d, %s", rc, out ? out : "");
     free(out);
 
+    /* parse-completion: a NUL byte is refused, not a silent cut; invalid UTF-8 still gives valid JSON */
+    snprintf(cmd, sizeof cmd, "printf 'hi\\000dropped<\357\275\234end\342\226\201of\342\226\201sentence\357\275\234>' | "
+                              "%s parse-completion --thinking-mode chat 2>&1", bin);
+    rc = test_run(cmd, &out);
+    CHECK(rc == 1 && out && strstr(out, "NUL byte at offset 2") && lines(out) == 1, "parse-completion with a NUL: rc %d, %s", rc, out ? out : "");
+    free(out);
+    snprintf(cmd, sizeof cmd, "printf 'a\\377\\300b\\342\\202<\357\275\234end\342\226\201of\342\226\201sentence\357\275\234>' | "
+                              "%s parse-completion --thinking-mode chat > %s/pc.json && { ! command -v python3 >/dev/null || python3 -c \"import json,sys; "
+                              "d=json.loads(open(sys.argv[1],'rb').read().decode('utf-8')); sys.exit(0 if d['content']=='a\\ufffd\\ufffdb\\ufffd\\ufffd' else 1)\" %s/pc.json; }",
+             bin, tmp, tmp);
+    CHECK(test_run(cmd, NULL) == 0, "parse-completion on invalid UTF-8 printed invalid JSON or UTF-8 (see %s/pc.json)", tmp);
+
     /* a prompt id outside the vocabulary is refused with a clear message */
     snprintf(cmd, sizeof cmd, "printf '\\377\\377\\000\\000' > %s/big.i32 && %s logits -m %s/a --prompt-ids %s/big.i32 -o /dev/null 2>&1",
              tmp, bin, tmp, tmp);
