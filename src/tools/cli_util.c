@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -85,6 +86,15 @@ int cli_out_check(const char *path) {
     if (!S_ISDIR(st.st_mode)) return ld_set_error("%s: %s is not a directory", path, dir);
     if (access(dir, W_OK | X_OK)) return ld_set_error("%s: directory %s is not writable: %s", path, dir, strerror(errno));
     return 0;
+}
+
+int cli_dir_empty(const char *path) {
+    DIR *d = opendir(path);
+    if (!d) return errno == ENOENT;
+    int n = 0;
+    for (struct dirent *e; !n && (e = readdir(d));) n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+    closedir(d);
+    return !n;
 }
 
 int cli_tmp_path(const char *path, char *buf, size_t cap) {

@@ -22,6 +22,8 @@ int cli_write_file(const char *path, const void *data, size_t bytes);
  * a directory and writable, and PATH is not a directory. An existing device
  * or pipe is written in place. */
 int cli_out_check(const char *path);
+/* 1 when path does not exist or is an empty directory. */
+int cli_dir_empty(const char *path);
 int cli_tmp_path(const char *path, char *buf, size_t cap);
 /* Renames tmp over path when ok, else (or when that fails) removes tmp. */
 int cli_commit(const char *tmp, const char *path, int ok);

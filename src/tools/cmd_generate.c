@@ -195,7 +195,7 @@ int cmd_generate(int argc, char **argv) {
 static const char *demo_usage =
     "usage: ladder demo [-o DIR] [-n N] [generate options]\n"
     "  Synthesizes the `tiny` preset into DIR (default: ladder-demo-tiny in the current\n"
-    "  directory; reused when it already holds a checkpoint) and generates N tokens (default\n"
+    "  directory; reused when it holds a complete checkpoint) and generates N tokens (default\n"
     "  32) from a fixed prompt. The weights are RANDOM: the tokens mean nothing; the run shows\n"
     "  the whole pipeline (checkpoint writing, loading, prefill, cached decode, sampling) on\n"
     "  the engine's default backend (the fastest this machine runs).\n";
@@ -216,7 +216,12 @@ int cmd_demo(int argc, char **argv) {
     char cfg[4096];
     struct stat stt;
     snprintf(cfg, sizeof cfg, "%s/model.safetensors.index.json", dir);
+    /* synth moves the index in last: with it the checkpoint is complete */
     if (stat(cfg, &stt)) {
+        char cj[4200];
+        snprintf(cj, sizeof cj, "%s/config.json", dir);
+        if (!cli_dir_empty(dir) && stat(cj, &stt))
+            return cli_fail("demo", "%s is not empty and holds no checkpoint: give another -o DIR", dir);
         ld_config c;
         ld_synth_preset("tiny", &c);
         ld_synth_opts so = {.seed = 1, .progress = 1};

@@ -226,6 +226,37 @@ int main(void) {
              bin, tmp, tmp);
     CHECK(test_run(cmd, NULL) == 0, "parse-completion on invalid UTF-8 printed invalid JSON or UTF-8 (see %s/pc.json)", tmp);
 
+    /* synth: a non-empty DIR needs --force; a replaced checkpoint keeps no stale shard */
+    snprintf(cmd, sizeof cmd, "%s synth --preset tiny --seed 5 -o %s/b 2>&1", bin, tmp);
+    rc = test_run(cmd, &out);
+    CHECK(rc == 1 && out && strstr(out, "not empty") && strstr(out, "--force"), "synth into a non-empty DIR: rc %d, %s", rc, out ? out : "");
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s synth --preset tiny --seed 5 --force -o %s/b 2>/dev/null && ls %s/b", bin, tmp, tmp);
+    rc = test_run(cmd, &out);
+    CHECK(rc == 0 && out && strstr(out, "model.safetensors\n") && !strstr(out, "-of-") && !strstr(out, "partial"),
+          "synth --force over a sharded checkpoint left:\n%s", out ? out : "");
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s logits -m %s/b --prompt-ids %s/p.i32 --forced-ids %s/f.i32 -o %s/b2.f32 && cmp -s %s/a.f32 %s/b2.f32",
+             bin, tmp, tmp, tmp, tmp, tmp, tmp);
+    CHECK(test_run(cmd, NULL) == 0, "the replaced checkpoint does not load or differs");
+    /* a synth killed midway (SIGXFSZ at the file size limit) leaves no DIR that demo would reuse */
+    snprintf(cmd, sizeof cmd, "sh -c 'ulimit -f 200; exec %s synth --preset tiny --seed 1 -o %s/killed' 2>/dev/null; test ! -e %s/killed",
+             bin, tmp, tmp);
+    CHECK(test_run(cmd, NULL) == 0, "an interrupted synth left %s/killed", tmp);
+    snprintf(cmd, sizeof cmd, "sh -c 'ulimit -f 200; trap \"\" XFSZ; exec %s synth --preset tiny --seed 1 -o %s/failed' 2>&1; "
+                              "echo left: $(ls -d %s/failed* 2>/dev/null)", bin, tmp, tmp);
+    rc = test_run(cmd, &out);
+    CHECK(out && strstr(out, "write failed") && strstr(out, "left:\n"), "a failed synth: %s", out ? out : "");
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s demo -o %s/killed -n 2 2>&1 >/dev/null", bin, tmp);
+    rc = test_run(cmd, &out);
+    CHECK(rc == 0 && out && strstr(out, "synthesizing"), "demo after an interrupted synth: rc %d, %s", rc, out ? out : "");
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s demo -o %s/killed -n 2 2>&1 >/dev/null", bin, tmp);
+    rc = test_run(cmd, &out);
+    CHECK(rc == 0 && out && !strstr(out, "synthesizing"), "demo did not reuse its complete checkpoint: rc %d, %s", rc, out ? out : "");
+    free(out);
+
     /* a prompt id outside the vocabulary is refused with a clear message */
     snprintf(cmd, sizeof cmd, "printf '\\377\\377\\000\\000' > %s/big.i32 && %s logits -m %s/a --prompt-ids %s/big.i32 -o /dev/null 2>&1",
              tmp, bin, tmp, tmp);
