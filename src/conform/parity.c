@@ -3,10 +3,12 @@
 #include "conform/parity.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "conform/conform.h"
 #include "core/error.h"
@@ -16,8 +18,13 @@
 /* min_tokens: a shorter non-empty line is an error naming it (a perplexity
  * text needs a token to predict); a file with no line at all is one too. */
 static int read_lines(const char *path, parity_prompt **out, int *count, int vocab, int min_tokens, const char *what) {
+    struct stat st;
+    if (stat(path, &st)) return ld_set_error("%s: cannot open: %s", path, strerror(errno));
+    if (S_ISDIR(st.st_mode)) return ld_set_error("%s: is a directory", path);
+    /* checked before opening: a FIFO with no writer would block the open */
+    if (!S_ISREG(st.st_mode)) return ld_set_error("%s: not a regular file (a pipe or device)", path);
     FILE *f = fopen(path, "r");
-    if (!f) return ld_set_error("cannot open %s", path);
+    if (!f) return ld_set_error("%s: cannot open: %s", path, strerror(errno));
     char *line = NULL;
     size_t cap = 0;
     int lineno = 0, rc = 0;

@@ -41,10 +41,25 @@ int cli_float(const char *s, double lo, double hi, double *out) {
     return 0;
 }
 
-int *cli_read_ids(const char *path, int *n) {
+FILE *cli_open_input(const char *path) {
+    if (!strcmp(path, "-")) return stdin;
+    /* stat, unlike open, cannot block on a FIFO with no writer */
+    struct stat st;
+    if (stat(path, &st)) { ld_set_error("%s: cannot open: %s", path, strerror(errno)); return NULL; }
+    if (S_ISDIR(st.st_mode)) { ld_set_error("%s: is a directory", path); return NULL; }
+    if (!S_ISREG(st.st_mode)) {
+        ld_set_error("%s: not a regular file (a pipe or device); give '-' to read standard input", path);
+        return NULL;
+    }
     FILE *f = fopen(path, "rb");
-    if (!f) { ld_set_error("%s: cannot open: %s", path, strerror(errno)); return NULL; }
-    /* read as a stream so pipes and process substitution work */
+    if (!f) ld_set_error("%s: cannot open: %s", path, strerror(errno));
+    return f;
+}
+
+int *cli_read_ids(const char *path, int *n) {
+    FILE *f = cli_open_input(path);
+    if (!f) return NULL;
+    /* read as a stream: '-' may be a pipe */
     size_t cap = 4096, len = 0, r;
     unsigned char *buf = malloc(cap);
     while (buf && (r = fread(buf + len, 1, cap - len, f)) > 0) {
@@ -57,7 +72,7 @@ int *cli_read_ids(const char *path, int *n) {
         }
     }
     int err = ferror(f);
-    fclose(f);
+    if (f != stdin) fclose(f);
     if (!buf || err) { free(buf); ld_set_error("%s: read failed", path); return NULL; }
     if (len % 4) { free(buf); ld_set_error("%s: %zu bytes is not a whole number of int32 ids", path, len); return NULL; }
     int *ids = malloc(len ? len : 4);
@@ -155,6 +170,16 @@ const char *cli_value(const char *cmd, int argc, char **argv, int *i) {
     return argv[++*i];
 }
 
+int cli_cap_threads(const char *who, const char *what, int n) {
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    /* more threads than CPUs only makes them wait for each other */
+    if (cpus > 0 && n > cpus) {
+        fprintf(stderr, "%s: note: %s %d is more than the %ld online CPUs; using %ld\n", who, what, n, cpus, cpus);
+        return (int)cpus;
+    }
+    return n;
+}
+
 static const char *env_isa;
 static int env_threads;
 
@@ -175,7 +200,7 @@ int cli_env_init(void) {
             fprintf(stderr, "ladder: error: LADDER_THREADS: '%s' is not a thread count in [0, 4096] (0 = all online CPUs)\n", thr);
             return 1;
         }
-        env_threads = (int)n;
+        env_threads = cli_cap_threads("ladder", "LADDER_THREADS", (int)n);
     }
     return 0;
 }

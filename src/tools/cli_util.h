@@ -13,7 +13,12 @@ int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf
 /* Parses a whole decimal integer in [lo, hi]; -1 on error. */
 int cli_int(const char *s, long lo, long hi, long *out);
 int cli_float(const char *s, double lo, double hi, double *out);
-/* Reads raw little-endian int32 ids; sets *n. Returns NULL with the error set. */
+/* Opens an input file: "-" is stdin; a directory, FIFO or device is refused
+ * (checked without opening, so nothing blocks). NULL with the error set. */
+FILE *cli_open_input(const char *path);
+/* n capped to the online CPUs, with a note on stderr when it was above. */
+int cli_cap_threads(const char *who, const char *what, int n);
+/* Reads raw little-endian int32 ids ("-": stdin); sets *n. Returns NULL with the error set. */
 int *cli_read_ids(const char *path, int *n);
 /* Outputs are written to PATH.tmp.PID beside PATH and renamed over it once
  * complete, so a failure leaves the old file or none, never a torn one. */

@@ -105,7 +105,7 @@ int cmd_bench(int argc, char **argv) {
     if (!dir) return cli_fail("bench", "-m DIR is required");
     bo.decode_tokens = (int)decode_n, bo.prefill_tokens = (int)prefill_n, bo.batch_steps = (int)batch_steps;
     ladder_engine_opts eo = cli_engine_opts(bk, use_mmap);
-    if (threads > 0) eo.threads = (int)threads;
+    if (threads > 0) eo.threads = cli_cap_threads("ladder bench", "--threads", (int)threads);
     char jtmp[4200];
     FILE *jf = json ? cli_out_open(json, jtmp, sizeof jtmp) : NULL;
     if (json && !jf) return cli_fail("bench", "--json %s", ladder_last_error());

@@ -26,7 +26,7 @@ static const char *usage =
     "  --seed N          input seed (default 1); inputs depend only on seed, op and shape\n"
     "  --quick           the reduced set of the unit tests (no Pro shapes, small subsets)\n"
     "  --json FILE       also write every row as JSON\n"
-    "  --prompt-ids FILE raw little-endian int32 prompt for the layer level\n"
+    "  --prompt-ids FILE raw little-endian int32 prompt for the layer level ('-': stdin)\n"
     "                    (default: a deterministic 64-token prompt)\n"
     "  --decode N        decode steps after the prompt (default 4)\n";
 

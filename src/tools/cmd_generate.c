@@ -14,7 +14,7 @@ static const char *gen_usage =
     "usage: ladder generate -m DIR (--prompt-ids FILE | -p TEXT) [-n N] [options]\n"
     "  Streams the generated tokens to stdout (as text when a tokenizer is available,\n"
     "  else as ids), then prints prefill and decode speed to stderr. FILE holds raw\n"
-    "  little-endian int32 ids. A text prompt is tokenized with DIR/tokenizer.json (or -t)\n"
+    "  little-endian int32 ids ('-': stdin; `ladder tokenize --ids-out` writes them). A text prompt is tokenized with DIR/tokenizer.json (or -t)\n"
     "  and gets the model's BOS token in front.\n"
     "  -t FILE             tokenizer.json to use (default: DIR/tokenizer.json if present)\n"
     "  --ids               print token ids even when a tokenizer is available\n"

@@ -11,11 +11,13 @@
 
 static const char *usage =
     "usage: ladder logits -m DIR --prompt-ids P.i32 [--forced-ids F.i32] [--backend NAME] -o OUT.f32\n"
-    "  Ids are raw little-endian int32. Writes float32 rows of vocab_size: row 0 is the\n"
+    "  Ids are raw little-endian int32 (one of the two files may be '-': stdin; pipes\n"
+    "  and devices are refused by name). Writes float32 rows of vocab_size: row 0 is the\n"
     "  logits of the last prompt token after one prefill call over the whole prompt,\n"
     "  row i the logits after feeding forced token i-1 as a single decode step.\n"
     "  -b, --backend NAME  operator backend (default: the engine's, the fastest this machine\n"
-    "                      runs; `ref` gives the reference's bits, see README)\n";
+    "                      runs; `ref` gives the reference's bits, see README)\n"
+    "  OUT is written to a temporary name beside it and renamed when complete.\n";
 
 int cmd_logits(int argc, char **argv) {
     const char *dir = NULL, *pp = NULL, *fp = NULL, *out = NULL, *bk = NULL;

@@ -13,6 +13,7 @@
 #include "text/pyjson.h"
 #include "text/tokenizer.h"
 #include "text/utf8.h"
+#include "tools/cli_util.h"
 #include "tools/commands.h"
 
 static int fail(const char *cmd, const char *msg) {
@@ -63,7 +64,7 @@ static const char tokenize_help[] =
     "  --bos                 prepend the BOS token (default: none)\n"
     "  --special-as-text     do not match added/special tokens: their text is\n"
     "                        tokenized as ordinary characters (untrusted input)\n"
-    "  --input FILE          read the text from FILE\n"
+    "  --input FILE          read the text from FILE (a regular file; stdin otherwise)\n"
     "  -p, --prompt TEXT     use TEXT\n";
 
 int cmd_tokenize(int argc, char **argv) {
@@ -86,13 +87,10 @@ int cmd_tokenize(int argc, char **argv) {
     if (prompt) {
         n = strlen(prompt);
     } else {
-        FILE *f = input ? fopen(input, "rb") : stdin;
-        if (!f) {
-            fprintf(stderr, "ladder %s: error: cannot open input '%s': %s\n", cmd, input, strerror(errno));
-            return 1;
-        }
+        FILE *f = input ? cli_open_input(input) : stdin;
+        if (!f) return fail(cmd, ld_last_error());
         text = read_all(f, &n);
-        if (input) fclose(f);
+        if (f != stdin) fclose(f);
         if (!text) return fail(cmd, ld_last_error());
     }
     ld_tokenizer *tok = ld_tokenizer_load(tpath);

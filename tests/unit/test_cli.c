@@ -152,7 +152,8 @@ int main(void) {
              bin, tmp, tmp, tmp, bin, tmp, tmp, tmp, bin, tmp, tmp, tmp, tmp, tmp);
     CHECK(test_run(cmd, NULL) == 0, "cpu logits depend on the ISA path or thread count");
     /* the environment's cpu settings are checked strictly, for every command */
-    const char *bad_env[] = {"LADDER_THREADS=abc", "LADDER_THREADS=-1", "LADDER_THREADS=2x", "LADDER_CPU_ISA=sse9"};
+    const char *bad_env[] = {"LADDER_THREADS=abc", "LADDER_THREADS=-1", "LADDER_THREADS=-3", "LADDER_THREADS=1.5",
+                             "LADDER_THREADS=2x", "LADDER_THREADS=100000", "LADDER_CPU_ISA=sse9"};
     for (size_t i = 0; i < sizeof bad_env / sizeof bad_env[0]; i++) {
         snprintf(cmd, sizeof cmd, "%s %s info -m %s/a 2>&1 >/dev/null", bad_env[i], bin, tmp);
         int erc = test_run(cmd, &out);
@@ -256,6 +257,29 @@ int main(void) {
     rc = test_run(cmd, &out);
     CHECK(rc == 0 && out && !strstr(out, "synthesizing"), "demo did not reuse its complete checkpoint: rc %d, %s", rc, out ? out : "");
     free(out);
+
+    /* a thread count above the online CPUs is capped, with a note */
+    snprintf(cmd, sizeof cmd, "LADDER_THREADS=4096 %s info -m %s/a 2>&1 >/dev/null", bin, tmp);
+    rc = test_run(cmd, &out);
+    CHECK(rc == 0 && out && strstr(out, "note: LADDER_THREADS 4096 is more than"), "LADDER_THREADS=4096: rc %d, %s", rc, out ? out : "");
+    free(out);
+    /* inputs: a directory or FIFO is refused by name before anything blocks; '-' is stdin */
+    snprintf(cmd, sizeof cmd, "%s logits -m %s/a --prompt-ids %s -o %s/x.f32 2>&1", bin, tmp, tmp, tmp);
+    rc = test_run(cmd, &out);
+    CHECK(rc == 1 && out && strstr(out, "is a directory"), "--prompt-ids DIR: rc %d, %s", rc, out ? out : "");
+    free(out);
+    snprintf(cmd, sizeof cmd, "rm -f %s/fifo && mkfifo %s/fifo && timeout 10 %s logits -m %s/a --prompt-ids %s/fifo -o %s/x.f32 2>&1",
+             tmp, tmp, bin, tmp, tmp, tmp);
+    rc = test_run(cmd, &out);
+    CHECK(rc == 1 && out && strstr(out, "not a regular file"), "--prompt-ids FIFO: rc %d, %s", rc, out ? out : "");
+    free(out);
+    snprintf(cmd, sizeof cmd, "timeout 10 %s tokenize -t /nonexistent --input %s/fifo 2>&1", bin, tmp);
+    rc = test_run(cmd, &out);
+    CHECK(rc == 1 && out && strstr(out, "not a regular file"), "tokenize --input FIFO: rc %d, %s", rc, out ? out : "");
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s logits -m %s/a --prompt-ids - --forced-ids %s/f.i32 -o %s/stdin.f32 < %s/p.i32 && cmp -s %s/a.f32 %s/stdin.f32",
+             bin, tmp, tmp, tmp, tmp, tmp, tmp);
+    CHECK(test_run(cmd, NULL) == 0, "--prompt-ids - did not read stdin");
 
     /* a prompt id outside the vocabulary is refused with a clear message */
     snprintf(cmd, sizeof cmd, "printf '\\377\\377\\000\\000' > %s/big.i32 && %s logits -m %s/a --prompt-ids %s/big.i32 -o /dev/null 2>&1",
