@@ -281,6 +281,22 @@ int main(void) {
              bin, tmp, tmp, tmp, tmp, tmp, tmp);
     CHECK(test_run(cmd, NULL) == 0, "--prompt-ids - did not read stdin");
 
+    /* too long for the context: refused when the session is created, before any token or allocation */
+    snprintf(cmd, sizeof cmd, "%s generate -m %s/a --prompt-ids %s/p.i32 -n 5000 --temperature 0 2>%s/long.err", bin, tmp, tmp, tmp);
+    rc = test_run(cmd, &out);
+    char *lerr = test_read_file((snprintf(cmd, sizeof cmd, "%s/long.err", tmp), cmd), NULL);
+    CHECK(rc == 1 && out && !*out && lerr && strstr(lerr, "4096") && strstr(lerr, "max_position_embeddings"),
+          "-n past the context: rc %d, stdout '%.40s', stderr %s", rc, out ? out : "", lerr ? lerr : "");
+    free(out);
+    free(lerr);
+    /* a million forced ids would need 4 GB of rows: the context check must come first */
+    snprintf(cmd, sizeof cmd, "head -c 4000000 /dev/zero > %s/huge.i32 && rm -f %s/huge.f32 && %s logits -m %s/a --prompt-ids %s/p.i32 "
+                              "--forced-ids %s/huge.i32 -o %s/huge.f32 2>&1; test ! -e %s/huge.f32",
+             tmp, tmp, bin, tmp, tmp, tmp, tmp, tmp);
+    rc = test_run(cmd, &out);
+    CHECK(rc == 0 && out && strstr(out, "max_position_embeddings"), "logits with a huge forced list: %s", out ? out : "");
+    free(out);
+
     /* a prompt id outside the vocabulary is refused with a clear message */
     snprintf(cmd, sizeof cmd, "printf '\\377\\377\\000\\000' > %s/big.i32 && %s logits -m %s/a --prompt-ids %s/big.i32 -o /dev/null 2>&1",
              tmp, bin, tmp, tmp);
