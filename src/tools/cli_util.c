@@ -23,6 +23,16 @@ int cli_fail(const char *cmd, const char *fmt, ...) {
     return 1;
 }
 
+int cli_usage(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "ladder %s: error: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return 2;
+}
+
 int cli_int(const char *s, long lo, long hi, long *out) {
     char *end;
     errno = 0;
@@ -164,7 +174,7 @@ int cli_write_file(const char *path, const void *data, size_t bytes) {
 
 const char *cli_value(const char *cmd, int argc, char **argv, int *i) {
     if (*i + 1 >= argc) {
-        cli_fail(cmd, "%s needs a value", argv[*i]);
+        cli_usage(cmd, "%s needs a value", argv[*i]);
         return NULL;
     }
     return argv[++*i];

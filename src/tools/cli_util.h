@@ -10,6 +10,9 @@
 
 /* Prints "ladder <cmd>: error: <msg>" and returns 1. */
 int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The same for a bad command line (flags): returns 2. Exit status 1 is for
+ * errors found while running (missing files, bad input, failed checks). */
+int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Parses a whole decimal integer in [lo, hi]; -1 on error. */
 int cli_int(const char *s, long lo, long hi, long *out);
 int cli_float(const char *s, double lo, double hi, double *out);

@@ -63,21 +63,21 @@ int cmd_conform(int argc, char **argv) {
         if (strcmp(argv[i], "-b") && strcmp(argv[i], "--backend") && strcmp(argv[i], "--op") &&
             strcmp(argv[i], "--seed") && strcmp(argv[i], "--json") && strcmp(argv[i], "-m") &&
             strcmp(argv[i], "--prompt-ids") && strcmp(argv[i], "--decode"))
-            return cli_fail("conform", "unknown option '%s' (see --help)", argv[i]);
+            return cli_usage("conform", "unknown option '%s' (see --help)", argv[i]);
         const char *flag = argv[i];
-        if (!(v = cli_value("conform", argc, argv, &i))) return 1;
+        if (!(v = cli_value("conform", argc, argv, &i))) return 2;
         if (!strcmp(flag, "-b") || !strcmp(flag, "--backend")) bk = v;
         else if (!strcmp(flag, "--op")) oo.pattern = v;
         else if (!strcmp(flag, "--json")) json = v;
         else if (!strcmp(flag, "--prompt-ids")) pids = v;
         else if (!strcmp(flag, "-m")) {
-            if (ndirs == 16) return cli_fail("conform", "at most 16 checkpoints (-m) per run");
+            if (ndirs == 16) return cli_usage("conform", "at most 16 checkpoints (-m) per run");
             dirs[ndirs++] = v;
         } else if (!strcmp(flag, "--seed") ? cli_int(v, 0, 0x7fffffffL, &seed) : cli_int(v, 0, 1000, &decode))
-            return cli_fail("conform", "%s wants a non-negative integer, not '%s'", flag, v);
+            return cli_usage("conform", "%s wants a non-negative integer, not '%s'", flag, v);
     }
-    if (ops_only && layers_only) return cli_fail("conform", "--ops-only and --layers-only exclude each other");
-    if (layers_only && !ndirs) return cli_fail("conform", "--layers-only needs at least one -m DIR");
+    if (ops_only && layers_only) return cli_usage("conform", "--ops-only and --layers-only exclude each other");
+    if (layers_only && !ndirs) return cli_usage("conform", "--layers-only needs at least one -m DIR");
     const char *name;
     /* a missing checkpoint is found now, not after every op has run */
     for (int d = 0; d < ndirs; d++) {

@@ -90,9 +90,12 @@ static int run_generation(const char *cmd, const char *dir, const char *backend,
         if (!ld_detok_stream_flush(sc.detok, &tail, &tn)) fwrite(tail, 1, tn, stdout);
     }
     printf("\n");
-    fprintf(stderr, "%s: prefill %d tokens in %.3f s (%.2f tok/s), decode %d tokens in %.3f s (%.2f tok/s), backend %s\n",
+    /* the first new token comes from the prefill: decode speed needs a second one */
+    char rate[64] = "n/a";
+    if (st.new_tokens > 1 && st.decode_s > 0) snprintf(rate, sizeof rate, "%.2f tok/s", (st.new_tokens - 1) / st.decode_s);
+    fprintf(stderr, "%s: prefill %d tokens in %.3f s (%.2f tok/s), decode %d tokens in %.3f s (%s), backend %s\n",
             cmd, st.prompt_tokens, st.prefill_s, st.prompt_tokens / (st.prefill_s > 0 ? st.prefill_s : 1e-9),
-            st.new_tokens, st.decode_s, st.new_tokens > 1 ? (st.new_tokens - 1) / st.decode_s : 0.0, in->backend);
+            st.new_tokens, st.decode_s, rate, in->backend);
     rc = 0;
 out:
     ladder_session_free(s);
@@ -122,7 +125,7 @@ static int parse_gen_flag(const char *cmd, int argc, char **argv, int *i, ld_gen
     else if (!strcmp(a, "--prefill-chunk")) { if (cli_int(v, 1, 1 << 24, &n)) goto bad; o->prefill_chunk = (int)n; }
     return 1;
 bad:
-    cli_fail(cmd, "%s: invalid value '%s' (see --help)", a, v);
+    cli_usage(cmd, "%s: invalid value '%s' (see --help)", a, v);
     return -1;
 }
 
@@ -151,7 +154,7 @@ int cmd_generate(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { fputs(gen_usage, stdout); return 0; }
         int r = parse_gen_flag("generate", argc, argv, &i, &o, &temp, &topk, &topp, &tv, &kv, &pv);
-        if (r < 0) return 1;
+        if (r < 0) return 2;
         if (r) continue;
         if (!strcmp(argv[i], "--ids")) { want_ids = 1; continue; }
         if (!strcmp(argv[i], "--mmap")) { use_mmap = 1; continue; }
@@ -161,10 +164,10 @@ int cmd_generate(int argc, char **argv) {
         else if (!strcmp(argv[i], "-p") || !strcmp(argv[i], "--prompt")) dst = &text;
         else if (!strcmp(argv[i], "-t")) dst = &tokp;
         else if (!strcmp(argv[i], "--backend") || !strcmp(argv[i], "-b")) dst = &bk;
-        else return cli_fail("generate", "unknown option '%s' (see --help)", argv[i]);
-        if (!(*dst = cli_value("generate", argc, argv, &i))) return 1;
+        else return cli_usage("generate", "unknown option '%s' (see --help)", argv[i]);
+        if (!(*dst = cli_value("generate", argc, argv, &i))) return 2;
     }
-    if (!dir || !!pp == !!text) return cli_fail("generate", "-m and exactly one of --prompt-ids or -p are required (see --help)");
+    if (!dir || !!pp == !!text) return cli_usage("generate", "-m and exactly one of --prompt-ids or -p are required (see --help)");
     int failed;
     ld_tokenizer *tok = open_tokenizer(dir, tokp, &failed);
     if (failed) return cli_fail("generate", "%s", ladder_last_error());
@@ -193,12 +196,14 @@ int cmd_generate(int argc, char **argv) {
 }
 
 static const char *demo_usage =
-    "usage: ladder demo [-o DIR] [-n N] [generate options]\n"
+    "usage: ladder demo [-o DIR] [-n N] [--temperature T] [--top-k K] [--top-p P] [--min-p P]\n"
+    "                   [--seed S] [--prefill-chunk C] [--ignore-eos]\n"
     "  Synthesizes the `tiny` preset into DIR (default: ladder-demo-tiny in the current\n"
     "  directory; reused when it holds a complete checkpoint) and generates N tokens (default\n"
     "  32) from a fixed prompt. The weights are RANDOM: the tokens mean nothing; the run shows\n"
     "  the whole pipeline (checkpoint writing, loading, prefill, cached decode, sampling) on\n"
-    "  the engine's default backend (the fastest this machine runs).\n";
+    "  the engine's default backend (the fastest this machine runs). The options are those\n"
+    "  of ladder generate; demo always ignores the end-of-sequence token (random weights).\n";
 
 int cmd_demo(int argc, char **argv) {
     const char *dir = "ladder-demo-tiny";
@@ -208,10 +213,10 @@ int cmd_demo(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { fputs(demo_usage, stdout); return 0; }
         int r = parse_gen_flag("demo", argc, argv, &i, &o, &temp, &topk, &topp, &tv, &kv, &pv);
-        if (r < 0) return 1;
+        if (r < 0) return 2;
         if (r) continue;
-        if (!strcmp(argv[i], "-o")) { if (!(dir = cli_value("demo", argc, argv, &i))) return 1; }
-        else return cli_fail("demo", "unknown option '%s' (see --help)", argv[i]);
+        if (!strcmp(argv[i], "-o")) { if (!(dir = cli_value("demo", argc, argv, &i))) return 2; }
+        else return cli_usage("demo", "unknown option '%s' (see --help)", argv[i]);
     }
     char cfg[4096];
     struct stat stt;

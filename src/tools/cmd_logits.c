@@ -29,10 +29,10 @@ int cmd_logits(int argc, char **argv) {
         else if (!strcmp(argv[i], "--forced-ids")) dst = &fp;
         else if (!strcmp(argv[i], "--backend") || !strcmp(argv[i], "-b")) dst = &bk;
         else if (!strcmp(argv[i], "-o")) dst = &out;
-        else return cli_fail("logits", "unknown option '%s' (see --help)", argv[i]);
-        if (!(*dst = cli_value("logits", argc, argv, &i))) return 1;
+        else return cli_usage("logits", "unknown option '%s' (see --help)", argv[i]);
+        if (!(*dst = cli_value("logits", argc, argv, &i))) return 2;
     }
-    if (!dir || !pp || !out) return cli_fail("logits", "-m, --prompt-ids and -o are required (see --help)");
+    if (!dir || !pp || !out) return cli_usage("logits", "-m, --prompt-ids and -o are required (see --help)");
     /* found now, not after the whole computation */
     if (cli_out_check(out)) return cli_fail("logits", "-o %s", ladder_last_error());
     int np = 0, nf = 0, *prompt = cli_read_ids(pp, &np), *forced = NULL;

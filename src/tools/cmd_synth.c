@@ -36,21 +36,21 @@ int cmd_synth(int argc, char **argv) {
         if (!strcmp(a, "--force")) { force = 1; continue; }
         if (!strcmp(a, "--preset") || !strcmp(a, "--config") || !strcmp(a, "-o") || !strcmp(a, "--layers") ||
             !strcmp(a, "--experts") || !strcmp(a, "--seed") || !strcmp(a, "--shard-gb")) {
-            if (!(v = cli_value("synth", argc, argv, &i))) return 1;
+            if (!(v = cli_value("synth", argc, argv, &i))) return 2;
         } else {
-            return cli_fail("synth", "unknown option '%s' (see --help)", a);
+            return cli_usage("synth", "unknown option '%s' (see --help)", a);
         }
         if (!strcmp(a, "--preset")) preset = v;
         else if (!strcmp(a, "--config")) cfgp = v;
         else if (!strcmp(a, "-o")) out = v;
-        else if (!strcmp(a, "--layers") && cli_int(v, 1, 256, &layers)) return cli_fail("synth", "--layers: '%s' is not in [1, 256]", v);
-        else if (!strcmp(a, "--experts") && cli_int(v, 1, 4096, &experts)) return cli_fail("synth", "--experts: '%s' is not in [1, 4096]", v);
-        else if (!strcmp(a, "--seed") && cli_int(v, 0, 0x7fffffffL, &seed)) return cli_fail("synth", "--seed: '%s' is not a non-negative integer", v);
-        else if (!strcmp(a, "--shard-gb") && cli_float(v, 0.001, 1e6, &shard_gb)) return cli_fail("synth", "--shard-gb: '%s' is not a positive number", v);
+        else if (!strcmp(a, "--layers") && cli_int(v, 1, 256, &layers)) return cli_usage("synth", "--layers: '%s' is not in [1, 256]", v);
+        else if (!strcmp(a, "--experts") && cli_int(v, 1, 4096, &experts)) return cli_usage("synth", "--experts: '%s' is not in [1, 4096]", v);
+        else if (!strcmp(a, "--seed") && cli_int(v, 0, 0x7fffffffL, &seed)) return cli_usage("synth", "--seed: '%s' is not a non-negative integer", v);
+        else if (!strcmp(a, "--shard-gb") && cli_float(v, 0.001, 1e6, &shard_gb)) return cli_usage("synth", "--shard-gb: '%s' is not a positive number", v);
     }
-    if (!!preset == !!cfgp) return cli_fail("synth", "give exactly one of --preset or --config (see --help)");
-    if (!out) return cli_fail("synth", "-o DIR is required");
-    if (seed < 0) return cli_fail("synth", "--seed is required");
+    if (!!preset == !!cfgp) return cli_usage("synth", "give exactly one of --preset or --config (see --help)");
+    if (!out) return cli_usage("synth", "-o DIR is required");
+    if (seed < 0) return cli_usage("synth", "--seed is required");
     struct stat st;
     if (!stat(out, &st) && !S_ISDIR(st.st_mode)) return cli_fail("synth", "-o %s: exists and is not a directory", out);
     if (!force && !cli_dir_empty(out)) return cli_fail("synth", "%s is not empty (--force replaces the checkpoint in it)", out);

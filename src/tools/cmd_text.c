@@ -56,7 +56,8 @@ static char *read_all(FILE *f, size_t *n) {
 static int is_help(const char *a) { return !strcmp(a, "--help") || !strcmp(a, "-h"); }
 
 static const char tokenize_help[] =
-    "usage: ladder tokenize -t TOKENIZER_JSON [--bos] [--special-as-text] [--input FILE | -p TEXT]\n\n"
+    "usage: ladder tokenize -t TOKENIZER_JSON [--bos] [--special-as-text] [--input FILE | -p TEXT]\n"
+    "                       [--ids-out FILE]\n\n"
     "Prints the token ids of the whole input on one line, space-separated.\n"
     "The text comes from --input FILE, from -p TEXT, or else from stdin; it is\n"
     "encoded as given (no newline is added or stripped).\n\n"
@@ -65,10 +66,12 @@ static const char tokenize_help[] =
     "  --special-as-text     do not match added/special tokens: their text is\n"
     "                        tokenized as ordinary characters (untrusted input)\n"
     "  --input FILE          read the text from FILE (a regular file; stdin otherwise)\n"
-    "  -p, --prompt TEXT     use TEXT\n";
+    "  -p, --prompt TEXT     use TEXT\n"
+    "  --ids-out FILE        write the ids to FILE as raw little-endian int32 (the\n"
+    "                        --prompt-ids format of generate and logits) instead\n";
 
 int cmd_tokenize(int argc, char **argv) {
-    const char *cmd = "tokenize", *tpath = NULL, *input = NULL, *prompt = NULL;
+    const char *cmd = "tokenize", *tpath = NULL, *input = NULL, *prompt = NULL, *ids_out = NULL;
     ld_encode_opts opts = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -77,11 +80,13 @@ int cmd_tokenize(int argc, char **argv) {
         else if (!strcmp(a, "--special-as-text")) opts.special_as_text = 1;
         else if ((!strcmp(a, "-t") || !strcmp(a, "--tokenizer")) && i + 1 < argc) tpath = argv[++i];
         else if (!strcmp(a, "--input") && i + 1 < argc) input = argv[++i];
+        else if (!strcmp(a, "--ids-out") && i + 1 < argc) ids_out = argv[++i];
         else if ((!strcmp(a, "-p") || !strcmp(a, "--prompt")) && i + 1 < argc) prompt = argv[++i];
         else return usage_error(cmd, "unknown or incomplete option", a);
     }
     if (!tpath) return usage_error(cmd, "missing -t TOKENIZER_JSON", NULL);
     if (input && prompt) return usage_error(cmd, "give either --input or -p, not both", NULL);
+    if (ids_out && cli_out_check(ids_out)) return fail(cmd, ld_last_error());
     char *text = NULL;
     size_t n = 0;
     if (prompt) {
@@ -103,6 +108,14 @@ int cmd_tokenize(int argc, char **argv) {
     int rc = ld_tokenizer_encode(tok, prompt ? prompt : text, n, &opts, &ids, &nid);
     if (rc) {
         fail(cmd, ld_last_error());
+    } else if (ids_out) {
+        unsigned char *raw = malloc(4 * nid + 1);
+        for (size_t i = 0; raw && i < nid; i++)
+            for (int b = 0; b < 4; b++) raw[4 * i + b] = (unsigned char)((uint32_t)ids[i] >> (8 * b));
+        if (!raw) rc = fail(cmd, "out of memory");
+        else if ((rc = cli_write_file(ids_out, raw, 4 * nid))) fail(cmd, ld_last_error());
+        free(raw);
+        free(ids);
     } else {
         for (size_t i = 0; i < nid; i++) printf(i ? " %d" : "%d", ids[i]);
         printf("\n");

@@ -88,7 +88,7 @@ int main(void) {
     free(ids_map);
 
     /* bench runs every section on a small budget and writes its JSON */
-    snprintf(cmd, sizeof cmd, "%s bench -m %s/a -t 2 --decode 2 --contexts 16 --prefill 8 --batch 1,2 --batch-steps 2 --json %s/bench.json 2>%s/bench.err",
+    snprintf(cmd, sizeof cmd, "%s bench -m %s/a --threads 2 --decode 2 --contexts 16 --prefill 8 --batch 1,2 --batch-steps 2 --json %s/bench.json 2>%s/bench.err",
              bin, tmp, tmp, tmp);
     int brc = test_run(cmd, &out);
     if (brc) {
@@ -296,6 +296,57 @@ int main(void) {
     rc = test_run(cmd, &out);
     CHECK(rc == 0 && out && strstr(out, "max_position_embeddings"), "logits with a huge forced list: %s", out ? out : "");
     free(out);
+
+    /* exit status: 2 for a bad command line in every command, 1 for an error while running */
+    const char *usage_bad[] = {
+        "%s logits -m %s/a --bogus", "%s logits -m", "%s info", "%s bench -m %s/a --batch 0x", "%s bench -m %s/a -t 2",
+        "%s synth --preset tiny -o %s/x", "%s synth --layers 0 --preset tiny --seed 1 -o %s/x", "%s conform --seed x",
+        "%s conform --ops-only --layers-only", "%s parity -m %s/a -b ref -b cpu -n x", "%s generate -m %s/a --top-p 0",
+        "%s generate -m %s/a", "%s demo --bogus", "%s demo -b cpu", "%s tokenize --bogus", "%s nosuchcommand",
+    };
+    for (size_t i = 0; i < sizeof usage_bad / sizeof usage_bad[0]; i++) {
+        char c2[8192];
+        snprintf(c2, sizeof c2, usage_bad[i], bin, tmp);
+        snprintf(cmd, sizeof cmd, "%s 2>&1 >/dev/null", c2);
+        rc = test_run(cmd, &out);
+        CHECK(rc == 2 && out && strstr(out, "error"), "usage error '%s' exited %d: %s", c2, rc, out ? out : "");
+        free(out);
+    }
+    snprintf(cmd, sizeof cmd, "%s bench -m %s/a -t 2 2>&1", bin, tmp);
+    rc = test_run(cmd, &out);
+    CHECK(out && strstr(out, "--threads"), "bench -t does not point to --threads: %s", out ? out : "");
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s logits -m %s/missing --prompt-ids %s/p.i32 -o %s/x.f32 2>/dev/null", bin, tmp, tmp, tmp);
+    CHECK(test_run(cmd, NULL) == 1, "a missing checkpoint is not exit 1");
+    snprintf(cmd, sizeof cmd, "%s --version", bin);
+    rc = test_run(cmd, &out);
+    CHECK(rc == 0 && out && !strncmp(out, "ladder ", 7) && out[7] >= '0' && out[7] <= '9', "--version: rc %d, %s", rc, out ? out : "");
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s --help", bin);
+    rc = test_run(cmd, &out);
+    CHECK(rc == 0 && out && strstr(out, "Exit status") && strstr(out, "--version"), "ladder --help: %s", out ? out : "");
+    free(out);
+    /* demo --help promises only what demo accepts */
+    snprintf(cmd, sizeof cmd, "%s demo --help", bin);
+    rc = test_run(cmd, &out);
+    CHECK(rc == 0 && out && !strstr(out, "generate options]"), "demo --help promises options it refuses: %s", out ? out : "");
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s demo -o %s/killed -n 2 --temperature 0 --top-k 5 --top-p 0.9 --min-p 0 --seed 1 --prefill-chunk 8 "
+                              "--ignore-eos >/dev/null 2>&1", bin, tmp);
+    CHECK(test_run(cmd, NULL) == 0, "demo refuses an option its --help lists");
+    /* -n 1: no decode step was timed, so no decode rate */
+    snprintf(cmd, sizeof cmd, "%s generate -m %s/a --prompt-ids %s/p.i32 -n 1 2>&1 >/dev/null", bin, tmp, tmp);
+    rc = test_run(cmd, &out);
+    CHECK(rc == 0 && out && strstr(out, "(n/a)") && !strstr(out, "0.00 tok/s"), "-n 1 decode rate: %s", out ? out : "");
+    free(out);
+    /* tokenize --ids-out writes the --prompt-ids format */
+    snprintf(cmd, sizeof cmd, "printf '%%s' '{\"added_tokens\":[],\"normalizer\":null,\"pre_tokenizer\":{\"type\":\"ByteLevel\",\"add_prefix_space\":false,"
+                              "\"trim_offsets\":true,\"use_regex\":false},\"post_processor\":null,\"decoder\":{\"type\":\"ByteLevel\"},"
+                              "\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,\"ab\":2,\"c\":3},\"merges\":[\"a b\"]}}' > %s/tok.json && "
+                              "%s tokenize -t %s/tok.json -p abcab --ids-out %s/tok.i32 && printf '\\002\\0\\0\\0\\003\\0\\0\\0\\002\\0\\0\\0' | cmp -s - %s/tok.i32 && "
+                              "%s generate -m %s/a --prompt-ids %s/tok.i32 -n 2 >/dev/null 2>&1",
+             tmp, bin, tmp, tmp, tmp, bin, tmp, tmp);
+    CHECK(test_run(cmd, NULL) == 0, "tokenize --ids-out did not write raw int32 ids that generate reads (%s)", cmd);
 
     /* a prompt id outside the vocabulary is refused with a clear message */
     snprintf(cmd, sizeof cmd, "printf '\\377\\377\\000\\000' > %s/big.i32 && %s logits -m %s/a --prompt-ids %s/big.i32 -o /dev/null 2>&1",
