@@ -178,6 +178,14 @@ int main(void) {
     test_run(cmd, &out);
     CHECK(out && atoi(out) == 0, "a failed write left %s temporary file(s)", out ? out : "?");
     free(out);
+    snprintf(cmd, sizeof cmd, "printf OLD > %s/old.json && sh -c 'ulimit -f 1; trap \"\" XFSZ; exec %s conform --quick --op rmsnorm --json %s/old.json' 2>&1",
+             tmp, bin, tmp);
+    rc = test_run(cmd, &out);
+    CHECK(rc == 1 && out && strstr(out, "write"), "conform --json past the size limit: rc %d, %s", rc, out ? out : "");
+    free(out);
+    old = test_read_file((snprintf(cmd, sizeof cmd, "%s/old.json", tmp), cmd), NULL);
+    CHECK(old && !strcmp(old, "OLD"), "a failed conform --json left '%.20s', not the old file", old ? old : "(nothing)");
+    free(old);
     /* the output path is checked before the engine is opened (the model is missing too: that error would come first) */
     snprintf(cmd, sizeof cmd, "%s logits -m %s/missing --prompt-ids %s/p.i32 -o %s/nodir/x.f32 2>&1", bin, tmp, tmp, tmp);
     rc = test_run(cmd, &out);
