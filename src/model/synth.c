@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -211,6 +212,32 @@ static void remove_files(const char *d, int (*which)(const char *), int all) {
 
 static int write_into(const ld_config *c, const char *dir, const ld_synth_opts *o, int *n_shards_out);
 
+/* A killed run leaves its DIR.partial.PID behind; one whose process is gone
+ * is removed so abandoned multi-GB attempts do not pile up. */
+static void remove_stale_partials(const char *dir) {
+    char parent[4096];
+    snprintf(parent, sizeof parent, "%s", dir);
+    char *slash = strrchr(parent, '/');
+    const char *base = slash ? slash + 1 : dir;
+    if (!slash) snprintf(parent, sizeof parent, ".");
+    else if (slash == parent) parent[1] = 0;
+    else *slash = 0;
+    size_t bl = strlen(base);
+    DIR *d = opendir(parent);
+    if (!d || !bl) { if (d) closedir(d); return; }
+    char p[8400];
+    for (struct dirent *e; (e = readdir(d));) {
+        const char *n = e->d_name;
+        if (strncmp(n, base, bl) || strncmp(n + bl, ".partial.", 9)) continue;
+        char *end;
+        long pid = strtol(n + bl + 9, &end, 10);
+        if (*end || pid <= 0 || pid == (long)getpid() || !kill((pid_t)pid, 0) || errno != ESRCH) continue;
+        snprintf(p, sizeof p, "%s/%s", parent, n);
+        remove_files(p, NULL, 1);
+    }
+    closedir(d);
+}
+
 /* The checkpoint is written into a sibling DIR.partial.PID and moved into
  * place at the end, the index last: a run that fails or is killed midway
  * never leaves DIR looking complete, and the index is the completion
@@ -223,6 +250,7 @@ int ld_synth_write(const ld_config *c, const char *dir, const ld_synth_opts *o) 
     if (exists && !S_ISDIR(st.st_mode)) return ld_set_error("%s: exists and is not a directory", dir);
     char tmp[4096], from[4400], to[4400];
     if ((size_t)snprintf(tmp, sizeof tmp, "%s.partial.%ld", dir, (long)getpid()) >= sizeof tmp) return ld_set_error("%s: path too long", dir);
+    remove_stale_partials(dir);
     remove_files(tmp, NULL, 1);
     if (mkdir(tmp, 0755)) return ld_set_error("%s: cannot create directory: %s", tmp, strerror(errno));
     int n_shards = 0;

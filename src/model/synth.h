@@ -25,7 +25,8 @@ typedef struct {
  * (created if missing). Deterministic for a given config and seed. The files
  * are written beside dir first and moved in when complete, the index last:
  * a dir holding model.safetensors.index.json is a complete checkpoint. An
- * existing dir's model*.safetensors are replaced; its other files stay. */
+ * existing dir's model*.safetensors are replaced; its other files stay. A
+ * killed run leaves dir.partial.PID, removed by the next write to dir. */
 int ld_synth_write(const ld_config *c, const char *dir, const ld_synth_opts *o);
 
 #endif

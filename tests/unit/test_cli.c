@@ -269,6 +269,10 @@ int main(void) {
     rc = test_run(cmd, &out);
     CHECK(rc == 0 && out && strstr(out, "synthesizing"), "demo after an interrupted synth: rc %d, %s", rc, out ? out : "");
     free(out);
+    snprintf(cmd, sizeof cmd, "ls -d %s/killed.partial.* 2>/dev/null | wc -l", tmp);
+    test_run(cmd, &out);
+    CHECK(out && atoi(out) == 0, "the killed run's partial directory was not cleaned up (%s)", out ? out : "?");
+    free(out);
     snprintf(cmd, sizeof cmd, "%s demo -o %s/killed -n 2 2>&1 >/dev/null", bin, tmp);
     rc = test_run(cmd, &out);
     CHECK(rc == 0 && out && !strstr(out, "synthesizing"), "demo did not reuse its complete checkpoint: rc %d, %s", rc, out ? out : "");
