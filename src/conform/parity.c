@@ -3,19 +3,28 @@
 #include "conform/parity.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "conform/conform.h"
 #include "core/error.h"
 
 /* ----------------------------------------------------------- inputs */
 
-static int read_lines(const char *path, parity_prompt **out, int *count, int vocab) {
+/* min_tokens: a shorter non-empty line is an error naming it (a perplexity
+ * text needs a token to predict); a file with no line at all is one too. */
+static int read_lines(const char *path, parity_prompt **out, int *count, int vocab, int min_tokens, const char *what) {
+    struct stat st;
+    if (stat(path, &st)) return ld_set_error("%s: cannot open: %s", path, strerror(errno));
+    if (S_ISDIR(st.st_mode)) return ld_set_error("%s: is a directory", path);
+    /* checked before opening: a FIFO with no writer would block the open */
+    if (!S_ISREG(st.st_mode)) return ld_set_error("%s: not a regular file (a pipe or device)", path);
     FILE *f = fopen(path, "r");
-    if (!f) return ld_set_error("cannot open %s", path);
+    if (!f) return ld_set_error("%s: cannot open: %s", path, strerror(errno));
     char *line = NULL;
     size_t cap = 0;
     int lineno = 0, rc = 0;
@@ -35,6 +44,8 @@ static int read_lines(const char *path, parity_prompt **out, int *count, int voc
             if (!q) { rc = ld_set_error("out of memory"); break; }
             (p.ids = q)[p.n++] = (int)v;
         }
+        if (!rc && p.n && p.n < min_tokens)
+            rc = ld_set_error("%s:%d: %d token(s); a %s needs at least %d", path, lineno, p.n, what, min_tokens);
         if (rc || !p.n) { free(p.ids); if (rc) break; continue; }
         snprintf(p.name, sizeof p.name, "line %d", lineno);
         parity_prompt *q = realloc(*out, sizeof *q * (size_t)(*count + 1));
@@ -43,6 +54,7 @@ static int read_lines(const char *path, parity_prompt **out, int *count, int voc
     }
     free(line);
     fclose(f);
+    if (!rc && !*count) rc = ld_set_error("%s has no %ss (one per line, space-separated token ids)", path, what);
     return rc;
 }
 
@@ -244,7 +256,7 @@ int parity_run(const parity_opts *o, parity_report *r) {
         /* given prompts replace the defaults, the oracle run included */
         for (int i = 0; i < r->n_prompts; i++) free(r->prompts[i].ids);
         free(r->prompts), r->prompts = NULL, r->n_prompts = 0;
-        if (read_lines(o->prompts_file, &r->prompts, &r->n_prompts, V)) goto out;
+        if (read_lines(o->prompts_file, &r->prompts, &r->n_prompts, V, 1, "prompt")) goto out;
     } else if (!golden) {
         static const int LEN[3] = {48, 17, 5};
         for (int i = 0; i < 3; i++) {
@@ -255,7 +267,7 @@ int parity_run(const parity_opts *o, parity_report *r) {
         }
     }
     if (o->text_file && golden) { ld_set_error("--text needs two backends, not 'golden'"); goto out; }
-    if (o->text_file && read_lines(o->text_file, &tx, &ntx, V)) goto out;
+    if (o->text_file && read_lines(o->text_file, &tx, &ntx, V, 2, "text")) goto out;
 
     if (!(r->stats = calloc((size_t)(r->n_prompts ? r->n_prompts : 1), sizeof *r->stats))) { ld_set_error("out of memory"); goto out; }
     for (int i = 0; i < r->n_prompts; i++) {

@@ -12,7 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/error.h"
 #include "core/numerics.h"
@@ -186,9 +189,105 @@ static int write_text(const char *path, const char *text) {
     return fclose(f) ? ld_set_error("%s: write failed", path) : 0;
 }
 
+static int is_shard_name(const char *n) {
+    size_t l = strlen(n);
+    return !strncmp(n, "model", 5) && l > 12 && !strcmp(n + l - 12, ".safetensors");
+}
+
+/* Removes the regular files directly in d that which() selects (all when
+ * NULL), then d itself when all is set. */
+static void remove_files(const char *d, int (*which)(const char *), int all) {
+    DIR *dd = opendir(d);
+    if (!dd) return;
+    char p[4400];
+    for (struct dirent *e; (e = readdir(dd));) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") || (which && !which(e->d_name))) continue;
+        snprintf(p, sizeof p, "%s/%s", d, e->d_name);
+        struct stat st;
+        if (!lstat(p, &st) && S_ISREG(st.st_mode)) unlink(p);
+    }
+    closedir(dd);
+    if (all) rmdir(d);
+}
+
+static int write_into(const ld_config *c, const char *dir, const ld_synth_opts *o, int *n_shards_out);
+
+/* A killed run leaves its DIR.partial.PID behind; one whose process is gone
+ * is removed so abandoned multi-GB attempts do not pile up. */
+static void remove_stale_partials(const char *dir) {
+    char parent[4096];
+    snprintf(parent, sizeof parent, "%s", dir);
+    char *slash = strrchr(parent, '/');
+    const char *base = slash ? slash + 1 : dir;
+    if (!slash) snprintf(parent, sizeof parent, ".");
+    else if (slash == parent) parent[1] = 0;
+    else *slash = 0;
+    size_t bl = strlen(base);
+    DIR *d = opendir(parent);
+    if (!d || !bl) { if (d) closedir(d); return; }
+    char p[8400];
+    for (struct dirent *e; (e = readdir(d));) {
+        const char *n = e->d_name;
+        if (strncmp(n, base, bl) || strncmp(n + bl, ".partial.", 9)) continue;
+        char *end;
+        long pid = strtol(n + bl + 9, &end, 10);
+        if (*end || pid <= 0 || pid == (long)getpid() || !kill((pid_t)pid, 0) || errno != ESRCH) continue;
+        snprintf(p, sizeof p, "%s/%s", parent, n);
+        remove_files(p, NULL, 1);
+    }
+    closedir(d);
+}
+
+/* The checkpoint is written into a sibling DIR.partial.PID and moved into
+ * place at the end, the index last: a run that fails or is killed midway
+ * never leaves DIR looking complete, and the index is the completion
+ * marker readers (demo) rely on. Replacing a checkpoint drops the old shards
+ * first, so none of a differently sharded old one survives. */
 int ld_synth_write(const ld_config *c, const char *dir, const ld_synth_opts *o) {
     if (c->n_routed_experts > 4096) return ld_set_error("at most 4096 routed experts can be synthesized");
-    if (mkdir(dir, 0755) && errno != EEXIST) return ld_set_error("%s: cannot create directory: %s", dir, strerror(errno));
+    struct stat st;
+    int exists = !stat(dir, &st);
+    if (exists && !S_ISDIR(st.st_mode)) return ld_set_error("%s: exists and is not a directory", dir);
+    char tmp[4096], from[4400], to[4400];
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.partial.%ld", dir, (long)getpid()) >= sizeof tmp) return ld_set_error("%s: path too long", dir);
+    remove_stale_partials(dir);
+    remove_files(tmp, NULL, 1);
+    if (mkdir(tmp, 0755)) return ld_set_error("%s: cannot create directory: %s", tmp, strerror(errno));
+    int n_shards = 0;
+    if (write_into(c, tmp, o, &n_shards)) { remove_files(tmp, NULL, 1); return -1; }
+    if (!exists) {
+        if (!rename(tmp, dir)) return 0;
+        int e = errno;
+        remove_files(tmp, NULL, 1);
+        return ld_set_error("%s: cannot move the finished checkpoint into place: %s", dir, strerror(e));
+    }
+    snprintf(to, sizeof to, "%s/model.safetensors.index.json", dir);
+    if (unlink(to) && errno != ENOENT) {
+        int e = errno;
+        remove_files(tmp, NULL, 1);
+        return ld_set_error("%s: cannot replace: %s", to, strerror(e));
+    }
+    remove_files(dir, is_shard_name, 0);
+    char name[128];
+    for (int s = -2; s <= n_shards; s++) {
+        if (s == -2) snprintf(name, sizeof name, "config.json");
+        else if (s == -1) snprintf(name, sizeof name, "generation_config.json");
+        else if (s == n_shards) snprintf(name, sizeof name, "model.safetensors.index.json");
+        else if (n_shards == 1) snprintf(name, sizeof name, "model.safetensors");
+        else snprintf(name, sizeof name, "model-%05d-of-%05d.safetensors", s + 1, n_shards);
+        snprintf(from, sizeof from, "%s/%s", tmp, name);
+        snprintf(to, sizeof to, "%s/%s", dir, name);
+        if (rename(from, to)) {
+            int e = errno;
+            remove_files(tmp, NULL, 1);
+            return ld_set_error("%s: cannot move into place: %s", to, strerror(e));
+        }
+    }
+    rmdir(tmp);
+    return 0;
+}
+
+static int write_into(const ld_config *c, const char *dir, const ld_synth_opts *o, int *n_shards_out) {
     plan P;
     if (build_plan(c, &P)) return -1;
     char path[4096];
@@ -235,7 +334,11 @@ int ld_synth_write(const ld_config *c, const char *dir, const ld_synth_opts *o) 
         if (ld_st_writer_open(&w, path, ents, cnt)) { free(ents); goto out; }
         for (int i = 0; i < cnt; i++) {
             if (gen_tensor(&P.p[first + i], o->seed, &w, buf, 1 << 20, bf_unit, fp8_tab, &done, total, o->progress)) {
+                /* the write error is the cause, not the tensor the close finds incomplete */
+                char why[512];
+                snprintf(why, sizeof why, "%s", ld_last_error());
                 ld_st_writer_close(&w);
+                ld_set_error("%s", why);
                 free(ents);
                 goto out;
             }
@@ -246,6 +349,7 @@ int ld_synth_write(const ld_config *c, const char *dir, const ld_synth_opts *o) 
     }
     free(ents);
     fprintf(idx, "\n  }\n}\n");
+    *n_shards_out = n_shards;
     rc = 0;
 out:
     if (idx && fclose(idx) && !rc) rc = ld_set_error("index write failed");

@@ -22,7 +22,11 @@ typedef struct {
 } ld_synth_opts;
 
 /* Writes config.json, generation_config.json, shards and the index into dir
- * (created if missing). Deterministic for a given config and seed. */
+ * (created if missing). Deterministic for a given config and seed. The files
+ * are written beside dir first and moved in when complete, the index last:
+ * a dir holding model.safetensors.index.json is a complete checkpoint. An
+ * existing dir's model*.safetensors are replaced; its other files stay. A
+ * killed run leaves dir.partial.PID, removed by the next write to dir. */
 int ld_synth_write(const ld_config *c, const char *dir, const ld_synth_opts *o);
 
 #endif

@@ -7,6 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/error.h"
 
@@ -18,6 +21,16 @@ int cli_fail(const char *cmd, const char *fmt, ...) {
     fputc('\n', stderr);
     va_end(ap);
     return 1;
+}
+
+int cli_usage(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "ladder %s: error: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return 2;
 }
 
 int cli_int(const char *s, long lo, long hi, long *out) {
@@ -38,10 +51,25 @@ int cli_float(const char *s, double lo, double hi, double *out) {
     return 0;
 }
 
-int *cli_read_ids(const char *path, int *n) {
+FILE *cli_open_input(const char *path) {
+    if (!strcmp(path, "-")) return stdin;
+    /* stat, unlike open, cannot block on a FIFO with no writer */
+    struct stat st;
+    if (stat(path, &st)) { ld_set_error("%s: cannot open: %s", path, strerror(errno)); return NULL; }
+    if (S_ISDIR(st.st_mode)) { ld_set_error("%s: is a directory", path); return NULL; }
+    if (!S_ISREG(st.st_mode)) {
+        ld_set_error("%s: not a regular file (a pipe or device); give '-' to read standard input", path);
+        return NULL;
+    }
     FILE *f = fopen(path, "rb");
-    if (!f) { ld_set_error("%s: cannot open: %s", path, strerror(errno)); return NULL; }
-    /* read as a stream so pipes and process substitution work */
+    if (!f) ld_set_error("%s: cannot open: %s", path, strerror(errno));
+    return f;
+}
+
+int *cli_read_ids(const char *path, int *n) {
+    FILE *f = cli_open_input(path);
+    if (!f) return NULL;
+    /* read as a stream: '-' may be a pipe */
     size_t cap = 4096, len = 0, r;
     unsigned char *buf = malloc(cap);
     while (buf && (r = fread(buf + len, 1, cap - len, f)) > 0) {
@@ -54,7 +82,7 @@ int *cli_read_ids(const char *path, int *n) {
         }
     }
     int err = ferror(f);
-    fclose(f);
+    if (f != stdin) fclose(f);
     if (!buf || err) { free(buf); ld_set_error("%s: read failed", path); return NULL; }
     if (len % 4) { free(buf); ld_set_error("%s: %zu bytes is not a whole number of int32 ids", path, len); return NULL; }
     int *ids = malloc(len ? len : 4);
@@ -67,20 +95,99 @@ int *cli_read_ids(const char *path, int *n) {
     return ids;
 }
 
-int cli_write_file(const char *path, const void *data, size_t bytes) {
-    FILE *f = fopen(path, "wb");
-    if (!f) return ld_set_error("%s: cannot create: %s", path, strerror(errno));
-    size_t w = fwrite(data, 1, bytes, f);
-    if (fclose(f) || w != bytes) return ld_set_error("%s: write failed", path);
+int cli_out_check(const char *path) {
+    struct stat st;
+    if (!*path) return ld_set_error("the output path is empty");
+    if (!stat(path, &st) && S_ISDIR(st.st_mode)) return ld_set_error("%s: is a directory", path);
+    /* a device or pipe (/dev/null, /dev/stdout) is written in place: nothing can be renamed over it */
+    if (!stat(path, &st) && !S_ISREG(st.st_mode)) return 0;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else if (slash == dir) dir[1] = 0;
+    else *slash = 0;
+    if (stat(dir, &st)) return ld_set_error("%s: directory %s: %s", path, dir, strerror(errno));
+    if (!S_ISDIR(st.st_mode)) return ld_set_error("%s: %s is not a directory", path, dir);
+    if (access(dir, W_OK | X_OK)) return ld_set_error("%s: directory %s is not writable: %s", path, dir, strerror(errno));
     return 0;
+}
+
+int cli_dir_empty(const char *path) {
+    DIR *d = opendir(path);
+    if (!d) return errno == ENOENT;
+    int n = 0;
+    for (struct dirent *e; !n && (e = readdir(d));) n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+    closedir(d);
+    return !n;
+}
+
+int cli_tmp_path(const char *path, char *buf, size_t cap) {
+    struct stat st;
+    if (!stat(path, &st) && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+        if ((size_t)snprintf(buf, cap, "%s", path) >= cap) return ld_set_error("%s: path too long", path);
+        return 0;
+    }
+    if ((size_t)snprintf(buf, cap, "%s.tmp.%ld", path, (long)getpid()) >= cap) return ld_set_error("%s: path too long", path);
+    return 0;
+}
+
+int cli_commit(const char *tmp, const char *path, int ok) {
+    if (!strcmp(tmp, path)) return ok ? 0 : -1;
+    if (ok && !rename(tmp, path)) return 0;
+    int e = errno;
+    unlink(tmp);
+    return ok ? ld_set_error("%s: cannot rename the finished file into place: %s", path, strerror(e)) : -1;
+}
+
+FILE *cli_out_open(const char *path, char *tmp, size_t cap) {
+    if (cli_out_check(path) || cli_tmp_path(path, tmp, cap)) return NULL;
+    FILE *f = fopen(tmp, "wb");
+    if (!f) ld_set_error("%s: cannot create: %s", tmp, strerror(errno));
+    return f;
+}
+
+int cli_out_close(FILE *f, const char *tmp, const char *path, int ok) {
+    int e = 0;
+    if (fflush(f) || ferror(f)) e = errno ? errno : EIO;
+    if (fclose(f) && !e) e = errno ? errno : EIO;
+    if (ok && e) {
+        cli_commit(tmp, path, 0);
+        return ld_set_error("%s: write failed: %s", path, strerror(e));
+    }
+    return cli_commit(tmp, path, ok);
+}
+
+int cli_write_file(const char *path, const void *data, size_t bytes) {
+    char tmp[4200];
+    FILE *f = cli_out_open(path, tmp, sizeof tmp);
+    if (!f) return -1;
+    size_t w = fwrite(data, 1, bytes, f);
+    int e = errno;
+    if (w != bytes) {
+        fclose(f);
+        cli_commit(tmp, path, 0);
+        return ld_set_error("%s: write failed: %s", path, strerror(e));
+    }
+    return cli_out_close(f, tmp, path, 1);
 }
 
 const char *cli_value(const char *cmd, int argc, char **argv, int *i) {
     if (*i + 1 >= argc) {
-        cli_fail(cmd, "%s needs a value", argv[*i]);
+        cli_usage(cmd, "%s needs a value", argv[*i]);
         return NULL;
     }
     return argv[++*i];
+}
+
+int cli_cap_threads(const char *who, const char *what, int n) {
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    /* more threads than CPUs only makes them wait for each other */
+    if (cpus > 0 && n > cpus) {
+        fprintf(stderr, "%s: note: %s %d is more than the %ld online CPUs; using %ld\n", who, what, n, cpus, cpus);
+        return (int)cpus;
+    }
+    return n;
 }
 
 static const char *env_isa;
@@ -103,7 +210,7 @@ int cli_env_init(void) {
             fprintf(stderr, "ladder: error: LADDER_THREADS: '%s' is not a thread count in [0, 4096] (0 = all online CPUs)\n", thr);
             return 1;
         }
-        env_threads = (int)n;
+        env_threads = cli_cap_threads("ladder", "LADDER_THREADS", (int)n);
     }
     return 0;
 }

@@ -9,7 +9,7 @@
 #include "tools/commands.h"
 
 static const char *usage =
-    "usage: ladder bench -m DIR [-b BACKEND] [-t THREADS] [--batch B[,B...]] [--json FILE]\n"
+    "usage: ladder bench -m DIR [-b BACKEND] [--threads N] [--batch B[,B...]] [--json FILE]\n"
     "                    [--decode N] [--contexts C[,C...]] [--prefill N] [--batch-steps N] [--mmap]\n"
     "  Measures, in one run: read bandwidth and peak FMA throughput of this machine; the\n"
     "  backend's linears alone per weight format, on the weights one decoded token reads (1 and\n"
@@ -25,8 +25,10 @@ static const char *usage =
     "  again right after it: the higher of the measurements before and after counts. A backend\n"
     "  with device memory also reports the bytes crossing the bus per decoded token. Greedy\n"
     "  decoding; the prompt is a fixed pseudo-random token sequence. -b defaults to the\n"
-    "  engine's backend (the fastest this machine runs); -t to LADDER_THREADS, else all\n"
-    "  online CPUs. Weights are copied into memory when they fit (streaming them from the\n"
+    "  engine's backend (the fastest this machine runs); --threads to LADDER_THREADS,\n"
+    "  else all online CPUs (capped to them; no short form: -t is generate's tokenizer).\n"
+    "  --json FILE is written under a temporary name and renamed when complete. Weights\n"
+    "  are copied into memory when they fit (streaming them from the\n"
     "  file mapping is slower); --mmap keeps them mapped.\n";
 
 static void progress(void *ctx, const char *what) {
@@ -90,30 +92,32 @@ int cmd_bench(int argc, char **argv) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(usage, stdout); return 0; }
         if (!strcmp(a, "--mmap")) { use_mmap = 1; continue; }
-        if (!(v = cli_value("bench", argc, argv, &i))) return 1;
+        if (!(v = cli_value("bench", argc, argv, &i))) return 2;
         if (!strcmp(a, "-m")) dir = v;
         else if (!strcmp(a, "-b") || !strcmp(a, "--backend")) bk = v;
         else if (!strcmp(a, "--json")) json = v;
-        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { if (cli_int(v, 1, 256, &threads)) return cli_fail("bench", "-t: bad thread count '%s'", v); }
-        else if (!strcmp(a, "--decode")) { if (cli_int(v, 1, 1 << 20, &decode_n)) return cli_fail("bench", "--decode: bad count '%s'", v); }
-        else if (!strcmp(a, "--prefill")) { if (cli_int(v, 1, 1 << 20, &prefill_n)) return cli_fail("bench", "--prefill: bad count '%s'", v); }
-        else if (!strcmp(a, "--batch-steps")) { if (cli_int(v, 1, 1 << 20, &batch_steps)) return cli_fail("bench", "--batch-steps: bad count '%s'", v); }
-        else if (!strcmp(a, "--batch")) { if ((bo.n_batches = parse_list(v, bo.batches, BENCH_MAX_LIST)) < 0) return cli_fail("bench", "--batch: bad list '%s'", v); }
-        else if (!strcmp(a, "--contexts")) { if ((bo.n_contexts = parse_list(v, bo.contexts, BENCH_MAX_LIST)) < 0) return cli_fail("bench", "--contexts: bad list '%s'", v); }
-        else return cli_fail("bench", "unknown option '%s' (see --help)", a);
+        else if (!strcmp(a, "--threads")) { if (cli_int(v, 1, 4096, &threads)) return cli_usage("bench", "--threads: '%s' is not a thread count in [1, 4096]", v); }
+        else if (!strcmp(a, "-t")) return cli_usage("bench", "-t is not a bench option: the thread count is --threads (-t is generate's tokenizer)");
+        else if (!strcmp(a, "--decode")) { if (cli_int(v, 1, 1 << 20, &decode_n)) return cli_usage("bench", "--decode: bad count '%s'", v); }
+        else if (!strcmp(a, "--prefill")) { if (cli_int(v, 1, 1 << 20, &prefill_n)) return cli_usage("bench", "--prefill: bad count '%s'", v); }
+        else if (!strcmp(a, "--batch-steps")) { if (cli_int(v, 1, 1 << 20, &batch_steps)) return cli_usage("bench", "--batch-steps: bad count '%s'", v); }
+        else if (!strcmp(a, "--batch")) { if ((bo.n_batches = parse_list(v, bo.batches, BENCH_MAX_LIST)) < 0) return cli_usage("bench", "--batch: bad list '%s'", v); }
+        else if (!strcmp(a, "--contexts")) { if ((bo.n_contexts = parse_list(v, bo.contexts, BENCH_MAX_LIST)) < 0) return cli_usage("bench", "--contexts: bad list '%s'", v); }
+        else return cli_usage("bench", "unknown option '%s' (see --help)", a);
     }
-    if (!dir) return cli_fail("bench", "-m DIR is required");
+    if (!dir) return cli_usage("bench", "-m DIR is required");
     bo.decode_tokens = (int)decode_n, bo.prefill_tokens = (int)prefill_n, bo.batch_steps = (int)batch_steps;
     ladder_engine_opts eo = cli_engine_opts(bk, use_mmap);
-    if (threads > 0) eo.threads = (int)threads;
-    FILE *jf = json ? fopen(json, "w") : NULL;
-    if (json && !jf) return cli_fail("bench", "%s: cannot create", json);
+    if (threads > 0) eo.threads = cli_cap_threads("ladder bench", "--threads", (int)threads);
+    char jtmp[4200];
+    FILE *jf = json ? cli_out_open(json, jtmp, sizeof jtmp) : NULL;
+    if (json && !jf) return cli_fail("bench", "--json %s", ladder_last_error());
     ladder_engine *e;
-    if (cli_open_engine("bench", dir, &eo, &e)) { if (jf) fclose(jf); return 1; }
+    if (cli_open_engine("bench", dir, &eo, &e)) { if (jf) cli_out_close(jf, jtmp, json, 0); return 1; }
     bench_report rep;
     int rc = 0;
     if (bench_run(e, &bo, &rep) || (jf && bench_write_json(jf, dir, &rep))) rc = cli_fail("bench", "%s", ladder_last_error());
-    if (jf && fclose(jf) && !rc) rc = cli_fail("bench", "%s: write failed", json);
+    if (jf && cli_out_close(jf, jtmp, json, !rc) && !rc) rc = cli_fail("bench", "%s", ladder_last_error());
     ladder_engine_close(e);
     return rc;
 }

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "tools/cli_util.h"
@@ -24,7 +26,7 @@ static const char *usage =
     "  --seed N          input seed (default 1); inputs depend only on seed, op and shape\n"
     "  --quick           the reduced set of the unit tests (no Pro shapes, small subsets)\n"
     "  --json FILE       also write every row as JSON\n"
-    "  --prompt-ids FILE raw little-endian int32 prompt for the layer level\n"
+    "  --prompt-ids FILE raw little-endian int32 prompt for the layer level ('-': stdin)\n"
     "                    (default: a deterministic 64-token prompt)\n"
     "  --decode N        decode steps after the prompt (default 4)\n";
 
@@ -61,22 +63,32 @@ int cmd_conform(int argc, char **argv) {
         if (strcmp(argv[i], "-b") && strcmp(argv[i], "--backend") && strcmp(argv[i], "--op") &&
             strcmp(argv[i], "--seed") && strcmp(argv[i], "--json") && strcmp(argv[i], "-m") &&
             strcmp(argv[i], "--prompt-ids") && strcmp(argv[i], "--decode"))
-            return cli_fail("conform", "unknown option '%s' (see --help)", argv[i]);
+            return cli_usage("conform", "unknown option '%s' (see --help)", argv[i]);
         const char *flag = argv[i];
-        if (!(v = cli_value("conform", argc, argv, &i))) return 1;
+        if (!(v = cli_value("conform", argc, argv, &i))) return 2;
         if (!strcmp(flag, "-b") || !strcmp(flag, "--backend")) bk = v;
         else if (!strcmp(flag, "--op")) oo.pattern = v;
         else if (!strcmp(flag, "--json")) json = v;
         else if (!strcmp(flag, "--prompt-ids")) pids = v;
         else if (!strcmp(flag, "-m")) {
-            if (ndirs == 16) return cli_fail("conform", "at most 16 checkpoints (-m) per run");
+            if (ndirs == 16) return cli_usage("conform", "at most 16 checkpoints (-m) per run");
             dirs[ndirs++] = v;
         } else if (!strcmp(flag, "--seed") ? cli_int(v, 0, 0x7fffffffL, &seed) : cli_int(v, 0, 1000, &decode))
-            return cli_fail("conform", "%s wants a non-negative integer, not '%s'", flag, v);
+            return cli_usage("conform", "%s wants a non-negative integer, not '%s'", flag, v);
     }
-    if (ops_only && layers_only) return cli_fail("conform", "--ops-only and --layers-only exclude each other");
-    if (layers_only && !ndirs) return cli_fail("conform", "--layers-only needs at least one -m DIR");
+    if (ops_only && layers_only) return cli_usage("conform", "--ops-only and --layers-only exclude each other");
+    if (layers_only && !ndirs) return cli_usage("conform", "--layers-only needs at least one -m DIR");
     const char *name;
+    /* a missing checkpoint is found now, not after every op has run */
+    for (int d = 0; d < ndirs; d++) {
+        char cfg[4200];
+        struct stat st;
+        snprintf(cfg, sizeof cfg, "%s/config.json", dirs[d]);
+        if (stat(dirs[d], &st)) return cli_fail("conform", "-m %s: %s", dirs[d], strerror(errno));
+        if (!S_ISDIR(st.st_mode)) return cli_fail("conform", "-m %s: not a directory", dirs[d]);
+        if (stat(cfg, &st)) return cli_fail("conform", "-m %s: no config.json in it: not a checkpoint", dirs[d]);
+    }
+    if (json && cli_out_check(json)) return cli_fail("conform", "--json %s", ladder_last_error());
     if (conform_select_backend(bk, cli_env_isa(), cli_env_threads(), &name)) return cli_fail("conform", "%s", ladder_last_error());
     int np = 0, *prompt = NULL;
     if (pids && !(prompt = cli_read_ids(pids, &np))) return cli_fail("conform", "%s", ladder_last_error());
@@ -104,8 +116,16 @@ int cmd_conform(int argc, char **argv) {
     if (nao) printf(" (%d rows not supported by the backend, not run)", nao);
     if (ndirs && !ops_only) printf(", layers %d/%d passed", nl - fl, nl);
     printf(" (ops %.1f s, total %.1f s)\n", t_ops, now() - t0);
-    if (json && conform_write_json(json, name, &rep)) rc = cli_fail("conform", "%s", ladder_last_error());
+    char jtmp[4200];
+    if (json && (cli_tmp_path(json, jtmp, sizeof jtmp) || cli_commit(jtmp, json, !conform_write_json(jtmp, name, &rep))))
+        rc = cli_fail("conform", "%s", ladder_last_error());
     if (!rc && rep.failures) rc = 1;
+    /* a run that compared nothing must not read as a pass */
+    if (!rc && !layers_only && !no) {
+        if (nao) rc = cli_fail("conform", "nothing was checked: every matching op (%d rows) is not supported by backend '%s'", nao, name);
+        else if (oo.pattern) rc = cli_fail("conform", "no op matches '%s' (ladder conform --quick lists every op)", oo.pattern);
+        else rc = cli_fail("conform", "no op was run");
+    }
     conform_report_free(&rep);
     free(prompt);
     return rc;

@@ -14,8 +14,9 @@ static const char *gen_usage =
     "usage: ladder generate -m DIR (--prompt-ids FILE | -p TEXT) [-n N] [options]\n"
     "  Streams the generated tokens to stdout (as text when a tokenizer is available,\n"
     "  else as ids), then prints prefill and decode speed to stderr. FILE holds raw\n"
-    "  little-endian int32 ids. A text prompt is tokenized with DIR/tokenizer.json (or -t)\n"
-    "  and gets the model's BOS token in front.\n"
+    "  little-endian int32 ids ('-': stdin; `ladder tokenize --ids-out` writes them). A\n"
+    "  text prompt is tokenized with DIR/tokenizer.json (or -t) and gets the model's BOS\n"
+    "  token in front. Prompt + N must fit the model's context (refused before generating).\n"
     "  -t FILE             tokenizer.json to use (default: DIR/tokenizer.json if present)\n"
     "  --ids               print token ids even when a tokenizer is available\n"
     "  -n N                tokens to generate (default 32)\n"
@@ -90,9 +91,12 @@ static int run_generation(const char *cmd, const char *dir, const char *backend,
         if (!ld_detok_stream_flush(sc.detok, &tail, &tn)) fwrite(tail, 1, tn, stdout);
     }
     printf("\n");
-    fprintf(stderr, "%s: prefill %d tokens in %.3f s (%.2f tok/s), decode %d tokens in %.3f s (%.2f tok/s), backend %s\n",
+    /* the first new token comes from the prefill: decode speed needs a second one */
+    char rate[64] = "n/a";
+    if (st.new_tokens > 1 && st.decode_s > 0) snprintf(rate, sizeof rate, "%.2f tok/s", (st.new_tokens - 1) / st.decode_s);
+    fprintf(stderr, "%s: prefill %d tokens in %.3f s (%.2f tok/s), decode %d tokens in %.3f s (%s), backend %s\n",
             cmd, st.prompt_tokens, st.prefill_s, st.prompt_tokens / (st.prefill_s > 0 ? st.prefill_s : 1e-9),
-            st.new_tokens, st.decode_s, st.new_tokens > 1 ? (st.new_tokens - 1) / st.decode_s : 0.0, in->backend);
+            st.new_tokens, st.decode_s, rate, in->backend);
     rc = 0;
 out:
     ladder_session_free(s);
@@ -122,7 +126,7 @@ static int parse_gen_flag(const char *cmd, int argc, char **argv, int *i, ld_gen
     else if (!strcmp(a, "--prefill-chunk")) { if (cli_int(v, 1, 1 << 24, &n)) goto bad; o->prefill_chunk = (int)n; }
     return 1;
 bad:
-    cli_fail(cmd, "%s: invalid value '%s' (see --help)", a, v);
+    cli_usage(cmd, "%s: invalid value '%s' (see --help)", a, v);
     return -1;
 }
 
@@ -151,7 +155,7 @@ int cmd_generate(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { fputs(gen_usage, stdout); return 0; }
         int r = parse_gen_flag("generate", argc, argv, &i, &o, &temp, &topk, &topp, &tv, &kv, &pv);
-        if (r < 0) return 1;
+        if (r < 0) return 2;
         if (r) continue;
         if (!strcmp(argv[i], "--ids")) { want_ids = 1; continue; }
         if (!strcmp(argv[i], "--mmap")) { use_mmap = 1; continue; }
@@ -161,10 +165,10 @@ int cmd_generate(int argc, char **argv) {
         else if (!strcmp(argv[i], "-p") || !strcmp(argv[i], "--prompt")) dst = &text;
         else if (!strcmp(argv[i], "-t")) dst = &tokp;
         else if (!strcmp(argv[i], "--backend") || !strcmp(argv[i], "-b")) dst = &bk;
-        else return cli_fail("generate", "unknown option '%s' (see --help)", argv[i]);
-        if (!(*dst = cli_value("generate", argc, argv, &i))) return 1;
+        else return cli_usage("generate", "unknown option '%s' (see --help)", argv[i]);
+        if (!(*dst = cli_value("generate", argc, argv, &i))) return 2;
     }
-    if (!dir || !!pp == !!text) return cli_fail("generate", "-m and exactly one of --prompt-ids or -p are required (see --help)");
+    if (!dir || !!pp == !!text) return cli_usage("generate", "-m and exactly one of --prompt-ids or -p are required (see --help)");
     int failed;
     ld_tokenizer *tok = open_tokenizer(dir, tokp, &failed);
     if (failed) return cli_fail("generate", "%s", ladder_last_error());
@@ -193,12 +197,14 @@ int cmd_generate(int argc, char **argv) {
 }
 
 static const char *demo_usage =
-    "usage: ladder demo [-o DIR] [-n N] [generate options]\n"
+    "usage: ladder demo [-o DIR] [-n N] [--temperature T] [--top-k K] [--top-p P] [--min-p P]\n"
+    "                   [--seed S] [--prefill-chunk C] [--ignore-eos]\n"
     "  Synthesizes the `tiny` preset into DIR (default: ladder-demo-tiny in the current\n"
-    "  directory; reused when it already holds a checkpoint) and generates N tokens (default\n"
+    "  directory; reused when it holds a complete checkpoint) and generates N tokens (default\n"
     "  32) from a fixed prompt. The weights are RANDOM: the tokens mean nothing; the run shows\n"
     "  the whole pipeline (checkpoint writing, loading, prefill, cached decode, sampling) on\n"
-    "  the engine's default backend (the fastest this machine runs).\n";
+    "  the engine's default backend (the fastest this machine runs). The options are those\n"
+    "  of ladder generate; demo always ignores the end-of-sequence token (random weights).\n";
 
 int cmd_demo(int argc, char **argv) {
     const char *dir = "ladder-demo-tiny";
@@ -208,15 +214,20 @@ int cmd_demo(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { fputs(demo_usage, stdout); return 0; }
         int r = parse_gen_flag("demo", argc, argv, &i, &o, &temp, &topk, &topp, &tv, &kv, &pv);
-        if (r < 0) return 1;
+        if (r < 0) return 2;
         if (r) continue;
-        if (!strcmp(argv[i], "-o")) { if (!(dir = cli_value("demo", argc, argv, &i))) return 1; }
-        else return cli_fail("demo", "unknown option '%s' (see --help)", argv[i]);
+        if (!strcmp(argv[i], "-o")) { if (!(dir = cli_value("demo", argc, argv, &i))) return 2; }
+        else return cli_usage("demo", "unknown option '%s' (see --help)", argv[i]);
     }
     char cfg[4096];
     struct stat stt;
     snprintf(cfg, sizeof cfg, "%s/model.safetensors.index.json", dir);
+    /* synth moves the index in last: with it the checkpoint is complete */
     if (stat(cfg, &stt)) {
+        char cj[4200];
+        snprintf(cj, sizeof cj, "%s/config.json", dir);
+        if (!cli_dir_empty(dir) && stat(cj, &stt))
+            return cli_fail("demo", "%s is not empty and holds no checkpoint: give another -o DIR", dir);
         ld_config c;
         ld_synth_preset("tiny", &c);
         ld_synth_opts so = {.seed = 1, .progress = 1};

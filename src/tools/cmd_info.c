@@ -13,10 +13,10 @@ int cmd_info(int argc, char **argv) {
     const char *dir = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { fputs(usage, stdout); return 0; }
-        if (!strcmp(argv[i], "-m")) { if (!(dir = cli_value("info", argc, argv, &i))) return 1; }
-        else return cli_fail("info", "unknown option '%s' (see --help)", argv[i]);
+        if (!strcmp(argv[i], "-m")) { if (!(dir = cli_value("info", argc, argv, &i))) return 2; }
+        else return cli_usage("info", "unknown option '%s' (see --help)", argv[i]);
     }
-    if (!dir) return cli_fail("info", "-m DIR is required");
+    if (!dir) return cli_usage("info", "-m DIR is required");
     /* nothing runs, so the weights stay mapped: no copy of a large checkpoint */
     ladder_engine_opts o = cli_engine_opts(NULL, 1);
     ladder_engine *e;

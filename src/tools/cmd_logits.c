@@ -11,11 +11,13 @@
 
 static const char *usage =
     "usage: ladder logits -m DIR --prompt-ids P.i32 [--forced-ids F.i32] [--backend NAME] -o OUT.f32\n"
-    "  Ids are raw little-endian int32. Writes float32 rows of vocab_size: row 0 is the\n"
+    "  Ids are raw little-endian int32 (one of the two files may be '-': stdin; pipes\n"
+    "  and devices are refused by name). Writes float32 rows of vocab_size: row 0 is the\n"
     "  logits of the last prompt token after one prefill call over the whole prompt,\n"
     "  row i the logits after feeding forced token i-1 as a single decode step.\n"
     "  -b, --backend NAME  operator backend (default: the engine's, the fastest this machine\n"
-    "                      runs; `ref` gives the reference's bits, see README)\n";
+    "                      runs; `ref` gives the reference's bits, see README)\n"
+    "  OUT is written to a temporary name beside it and renamed when complete.\n";
 
 int cmd_logits(int argc, char **argv) {
     const char *dir = NULL, *pp = NULL, *fp = NULL, *out = NULL, *bk = NULL;
@@ -27,10 +29,12 @@ int cmd_logits(int argc, char **argv) {
         else if (!strcmp(argv[i], "--forced-ids")) dst = &fp;
         else if (!strcmp(argv[i], "--backend") || !strcmp(argv[i], "-b")) dst = &bk;
         else if (!strcmp(argv[i], "-o")) dst = &out;
-        else return cli_fail("logits", "unknown option '%s' (see --help)", argv[i]);
-        if (!(*dst = cli_value("logits", argc, argv, &i))) return 1;
+        else return cli_usage("logits", "unknown option '%s' (see --help)", argv[i]);
+        if (!(*dst = cli_value("logits", argc, argv, &i))) return 2;
     }
-    if (!dir || !pp || !out) return cli_fail("logits", "-m, --prompt-ids and -o are required (see --help)");
+    if (!dir || !pp || !out) return cli_usage("logits", "-m, --prompt-ids and -o are required (see --help)");
+    /* found now, not after the whole computation */
+    if (cli_out_check(out)) return cli_fail("logits", "-o %s", ladder_last_error());
     int np = 0, nf = 0, *prompt = cli_read_ids(pp, &np), *forced = NULL;
     if (!prompt) return cli_fail("logits", "%s", ladder_last_error());
     if (np == 0) { free(prompt); return cli_fail("logits", "%s: the prompt is empty", pp); }

@@ -38,18 +38,19 @@ int cmd_parity(int argc, char **argv) {
         const char *flag = argv[i], *v;
         if (strcmp(flag, "-m") && strcmp(flag, "-b") && strcmp(flag, "--backend") && strcmp(flag, "--prompts") &&
             strcmp(flag, "--text") && strcmp(flag, "-n") && strcmp(flag, "--json"))
-            return cli_fail("parity", "unknown option '%s' (see --help)", flag);
-        if (!(v = cli_value("parity", argc, argv, &i))) return 1;
+            return cli_usage("parity", "unknown option '%s' (see --help)", flag);
+        if (!(v = cli_value("parity", argc, argv, &i))) return 2;
         if (!strcmp(flag, "-m")) po.dir = v;
         else if (!strcmp(flag, "--prompts")) po.prompts_file = v;
         else if (!strcmp(flag, "--text")) po.text_file = v;
         else if (!strcmp(flag, "--json")) json = v;
         else if (!strcmp(flag, "-n")) {
-            if (cli_int(v, 0, 100000, &steps)) return cli_fail("parity", "-n wants a count, not '%s'", v);
-        } else if (nb == 2) return cli_fail("parity", "give exactly two backends (-b A -b B)");
+            if (cli_int(v, 0, 100000, &steps)) return cli_usage("parity", "-n wants a count, not '%s'", v);
+        } else if (nb == 2) return cli_usage("parity", "give exactly two backends (-b A -b B)");
         else names[nb++] = v;
     }
-    if (!po.dir || nb != 2) return cli_fail("parity", "-m DIR and two backends (-b A -b B) are required (see --help)");
+    if (!po.dir || nb != 2) return cli_usage("parity", "-m DIR and two backends (-b A -b B) are required (see --help)");
+    if (json && cli_out_check(json)) return cli_fail("parity", "--json %s", ladder_last_error());
     po.steps = (int)steps;
     int rc = 1;
     parity_report r = {0};
@@ -84,7 +85,9 @@ int cmd_parity(int argc, char **argv) {
                r.pass ? "PASS" : "FAIL");
         rc = !r.pass;
     }
-    if (json && parity_write_json(json, names[0], names[1], &r)) rc = cli_fail("parity", "%s", ladder_last_error());
+    char jtmp[4200];
+    if (json && (cli_tmp_path(json, jtmp, sizeof jtmp) || cli_commit(jtmp, json, !parity_write_json(jtmp, names[0], names[1], &r))))
+        rc = cli_fail("parity", "%s", ladder_last_error());
 out:
     parity_report_free(&r);
     ladder_engine_close(po.engine[0]);

@@ -32,16 +32,24 @@ static const struct command commands[] = {
 };
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: ladder <command> [options]   (ladder <command> --help for details)\n\n"
+    fprintf(f, "usage: ladder <command> [options]   (ladder <command> --help for details)\n"
+               "       ladder --version\n\n"
                "Ladder: a vendor-neutral inference engine for DeepSeek-V4.\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-17s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\nExit status: 0 success; 1 an error while running (a missing or bad file, bad\n"
+               "input, a failed check); 2 a bad command line (unknown option, missing or\n"
+               "malformed value, bad LADDER_* variable). Errors are one line on stderr.\n");
 }
 
 int main(int argc, char **argv) {
     if (argc < 2) {
         usage(stderr);
         return 2;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+        printf("ladder %s\n", LADDER_VERSION);
+        return 0;
     }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout);
@@ -61,7 +69,7 @@ int main(int argc, char **argv) {
     if (cli_env_init()) return 2;
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
-    fprintf(stderr, "ladder: unknown command '%s'\n", argv[1]);
+    fprintf(stderr, "ladder: error: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;
 }
