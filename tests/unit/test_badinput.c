@@ -146,6 +146,19 @@ static const bad_case CASES[] = {
     {"generation_config.json out of range", "logits -m %R/topp0 --prompt-ids %R/ids4 -o %R/out.f32", "top_p"},
     {"generation_config.json out of range", "bench -m %R/topp0", "top_p"},
     {"generation_config.json out of range", "parity -m %R/topp0 -b ref -b cpu", "top_p"},
+    /* inputs that are not regular files, outputs that cannot be written, runs that check nothing */
+    {"ids path is a directory", "generate -m %G --prompt-ids %R -n 1", "directory"},
+    {"ids path is a directory", "logits -m %G --prompt-ids %R -o %R/out.f32", "directory"},
+    {"ids path is a directory", "logits -m %G --prompt-ids %R/ids4 --forced-ids %R -o %R/out.f32", "directory"},
+    {"ids path is a directory", "conform --layers-only -m %G --prompt-ids %R", "directory"},
+    {"output directory missing", "logits -m %G --prompt-ids %R/ids4 -o %R/nodir/out.f32", "nodir"},
+    {"output directory missing", "bench -m %G --json %R/nodir/b.json", "nodir"},
+    {"output directory missing", "conform --quick --op topk --json %R/nodir/c.json", "nodir"},
+    {"output directory missing", "parity -m %G -b ref -b cpu --json %R/nodir/p.json", "nodir"},
+    {"nothing checked", "conform --quick --op zzz*", "zzz"},
+    {"nothing checked", "parity -m %G -b ref -b cpu --prompts %R/ids0", "no prompts"},
+    {"missing checkpoint for conform", "conform --quick -m %R/nope", "nope"},
+    {"synth over a checkpoint", "synth --preset tiny --seed 1 -o %G", "--force"},
     /* requests beyond the model */
     {"beyond the context", "generate -m %G --prompt-ids %R/ids4 -n 100000", "max_position_embeddings"},
 };
