@@ -325,6 +325,9 @@ const ld_backend_ops *ld_backend_at(int i);
 /* The default: the first registered host backend other than ref that
  * probes usable on this machine (today cpu); ref otherwise. */
 const ld_backend_ops *ld_backend_default(void);
+/* By name (NULL or "": the default); NULL with the error set naming the
+ * cause: not built in (the list of those that are), or unusable here. */
+const ld_backend_ops *ld_backend_resolve(const char *name);
 
 /* Instances (backends/instance.c). */
 ld_backend *ld_backend_create(const ld_backend_ops *ops, const ld_backend_opts *o);

@@ -1,10 +1,12 @@
 /* The list of compiled-in backends. Adding a backend: its own folder under
  * backends/ plus one line in this table (faster ones first: the default is
  * the first usable one after ref). */
+#include <stdio.h>
 #include <string.h>
 
 #include "backends/backend.h"
 #include "backends/cpu/cpu_api.h"
+#include "core/error.h"
 #ifdef LADDER_HAVE_OPENCL
 #include "backends/opencl/opencl_api.h"
 #endif
@@ -24,6 +26,23 @@ const ld_backend_ops *ld_backend_find(const char *name) {
     for (int i = 0; i < ld_backend_count(); i++)
         if (!strcmp(backends[i]->name, name)) return (!backends[i]->probe || backends[i]->probe()) ? backends[i] : 0;
     return 0;
+}
+
+const ld_backend_ops *ld_backend_resolve(const char *name) {
+    if (!name || !*name) return ld_backend_default();
+    const ld_backend_ops *ops = ld_backend_find(name);
+    if (ops) return ops;
+    char list[256] = "";
+    for (int i = 0; i < ld_backend_count(); i++) {
+        if (!strcmp(backends[i]->name, name)) {
+            ld_set_error("backend '%s' is built in but cannot run on this machine", name);
+            return NULL;
+        }
+        size_t k = strlen(list);
+        snprintf(list + k, sizeof list - k, "%s%s", i ? ", " : "", backends[i]->name);
+    }
+    ld_set_error("unknown backend '%s' (available: %s)", name, list);
+    return NULL;
 }
 
 /* Host backends run the whole forward pass by construction (they start

@@ -8,21 +8,6 @@
 #include "conform/conform.h"
 #include "core/error.h"
 
-static const ld_backend_ops *find(const char *name) {
-    const ld_backend_ops *ops = ld_backend_find(name);
-    if (ops) return ops;
-    for (int i = 0; i < ld_backend_count(); i++)
-        if (!strcmp(ld_backend_at(i)->name, name)) {
-            ld_set_error("backend '%s' is built in but cannot run on this machine", name);
-            return NULL;
-        }
-    char list[256] = "";
-    for (int i = 0; i < ld_backend_count(); i++)
-        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", ld_backend_at(i)->name);
-    ld_set_error("unknown backend '%s' (built in: %s)", name, list);
-    return NULL;
-}
-
 int conform_select_backend(const char *name, const char *cpu_isa, int threads, const char **resolved) {
     if (!name || !*name) {
         name = NULL;
@@ -30,7 +15,7 @@ int conform_select_backend(const char *name, const char *cpu_isa, int threads, c
             if (ld_backend_at(i) != &ld_backend_ref_ops) name = ld_backend_at(i)->name;
         if (!name) return ld_set_error("no backend besides ref is registered");
     }
-    const ld_backend_ops *ops = find(name);
+    const ld_backend_ops *ops = ld_backend_resolve(name);
     if (!ops) return -1;
     /* the settings themselves reach the instance through the options structs */
     if (ops == &ld_backend_cpu_ops && cpu_isa && *cpu_isa && !ld_cpu_isa_usable(cpu_isa))
@@ -41,11 +26,11 @@ int conform_select_backend(const char *name, const char *cpu_isa, int threads, c
 }
 
 int ld_conform_ops_named(const char *backend, const conform_opts *o, conform_report *r) {
-    const ld_backend_ops *ops = find(backend);
+    const ld_backend_ops *ops = ld_backend_resolve(backend);
     return ops ? ld_conform_ops(ops, o, r) : -1;
 }
 
 int ld_conform_layers_named(const char *backend, const char *dir, const conform_layer_opts *o, conform_report *r) {
-    const ld_backend_ops *ops = find(backend);
+    const ld_backend_ops *ops = ld_backend_resolve(backend);
     return ops ? ld_conform_layers(ops, dir, o, r) : -1;
 }

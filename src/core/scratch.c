@@ -33,7 +33,6 @@ void *ld_scratch_alloc(ld_scratch *a, size_t bytes) {
     if (!base) { a->failed = 1; return NULL; }
     a->blocks[a->n++] = (ld_scratch_block){.base = base, .size = size, .used = 0};
     a->reserved += size;
-    if (a->reserved > a->reserved_peak) a->reserved_peak = a->reserved;
     a->cur = a->n - 1;
     return ld_scratch_alloc(a, bytes);
 }
@@ -53,7 +52,6 @@ void ld_scratch_restore(ld_scratch *a, ld_scratch_mark m) {
 
 void ld_scratch_peak_reset(ld_scratch *a) {
     a->peak = a->live;
-    a->reserved_peak = a->reserved;
 }
 
 int ld_scratch_compact(ld_scratch *a) {

@@ -23,7 +23,6 @@ typedef struct {
     size_t reserved;      /* bytes of all blocks */
     size_t live, peak;    /* bytes handed out now, and the most at once since ld_scratch_peak_reset */
     size_t peak_ever;     /* the most at once so far */
-    size_t reserved_peak; /* the most block bytes held at once since ld_scratch_peak_reset */
     int failed;
 } ld_scratch;
 

@@ -91,12 +91,10 @@ static int select_segment(const ld_call *c, const ld_seg *g, const ld_attn_w *A,
         int kw = g->S / 4 < k_max ? g->S / 4 : k_max;
         int *all = malloc(sizeof(int) * (size_t)g->S * (k_max ? k_max : 1));
         int *dd = malloc(sizeof(int) * (size_t)g->S * (kw ? kw : 1));
-        ld_xfer keep = c->be->xfer;
-        if (all && dd && !ld_be_download(c->be, all, sel, sizeof(int) * (size_t)g->S * k_max)) {
+        if (all && dd && !ld_call_fetch(c, all, sel, sizeof(int) * (size_t)g->S * k_max)) {
             for (int t = 0; t < g->S; t++) memcpy(dd + (long)t * kw, all + (long)t * k_max, sizeof(int) * (size_t)kw);
             g->s->dump(g->s->dump_ctx, "indexer_topk", c->layer, LD_DUMP_I32, dd, g->S, kw);
         }
-        c->be->xfer = keep;
         free(all);
         free(dd);
     }

@@ -32,7 +32,6 @@ struct ladder_engine {
 struct ladder_session {
     ladder_engine *e;
     ld_session s;
-    long context;
     ladder_observer obs;
     void *obs_ctx;
 };
@@ -52,26 +51,6 @@ static double now_s(void) {
 int ladder_backend_count(void) { return ld_backend_count(); }
 const char *ladder_backend_name(int i) { return ld_backend_at(i) ? ld_backend_at(i)->name : NULL; }
 int ladder_backend_usable(const char *name) { return name && ld_backend_find(name) != NULL; }
-
-static const ld_backend_ops *pick_backend(const char *name) {
-    if (name && *name) {
-        const ld_backend_ops *ops = ld_backend_find(name);
-        if (ops) return ops;
-        char list[256] = "";
-        for (int i = 0; i < ld_backend_count(); i++) {
-            size_t k = strlen(list);
-            snprintf(list + k, sizeof list - k, "%s%s", i ? ", " : "", ld_backend_at(i)->name);
-        }
-        for (int i = 0; i < ld_backend_count(); i++)
-            if (!strcmp(ld_backend_at(i)->name, name)) {
-                ld_set_error("backend '%s' cannot run on this machine", name);
-                return NULL;
-            }
-        ld_set_error("unknown backend '%s' (available: %s)", name, list);
-        return NULL;
-    }
-    return ld_backend_default();
-}
 
 /* ----------------------------------------------------------------- engine */
 
@@ -128,7 +107,7 @@ int ladder_engine_open(const char *dir, const ladder_engine_opts *opts, ladder_e
     if (o.threads < 0) return ld_set_error("thread count %d is negative", o.threads);
     if (o.weights != LADDER_WEIGHTS_AUTO && o.weights != LADDER_WEIGHTS_MMAP)
         return ld_set_error("unknown weight residency %d", (int)o.weights);
-    const ld_backend_ops *ops = pick_backend(o.backend);
+    const ld_backend_ops *ops = ld_backend_resolve(o.backend);
     if (!ops) return -1;
     ladder_engine *e = calloc(1, sizeof *e);
     if (!e || !(e->dir = strdup(dir))) {
@@ -179,14 +158,12 @@ static void on_dump(void *ctx, const char *name, int layer, ld_dump_kind kind, c
 
 int ladder_session_new(ladder_engine *e, const ladder_session_opts *opts, ladder_session **out) {
     *out = NULL;
-    long maxp = e->m.cfg.max_position_embeddings, ctx = opts ? opts->context : 0;
-    if (ctx < 0 || ctx > maxp)
-        return ld_set_error("session context %ld is outside [1, %ld] (max_position_embeddings)", ctx, maxp);
+    long ctx = opts ? opts->context : 0; /* the session checks it against the model */
+    if (ctx < 0) return ld_set_error("session context %ld is negative", ctx);
     ladder_session *s = calloc(1, sizeof *s);
     if (!s) return ld_set_error("out of memory");
     s->e = e;
-    s->context = ctx ? ctx : (maxp < LD_SESSION_DEFAULT_CTX ? maxp : LD_SESSION_DEFAULT_CTX);
-    if (ld_session_init_ctx(&s->s, &e->m, s->context)) {
+    if (ld_session_init_ctx(&s->s, &e->m, ctx)) {
         free(s);
         return -1;
     }
@@ -203,7 +180,7 @@ void ladder_session_free(ladder_session *s) {
 
 void ladder_session_reset(ladder_session *s) { ld_session_reset(&s->s); }
 long ladder_session_pos(const ladder_session *s) { return s->s.pos; }
-long ladder_session_context(const ladder_session *s) { return s->context; }
+long ladder_session_context(const ladder_session *s) { return s->s.ctx; }
 size_t ladder_session_kv_bytes(const ladder_engine *e, long context) { return ld_session_kv_bytes(&e->m, context); }
 ladder_engine *ladder_session_engine(const ladder_session *s) { return s->e; }
 ld_session *ld_engine_session(ladder_session *s) { return &s->s; }
@@ -218,9 +195,9 @@ void ladder_session_observe(ladder_session *s, ladder_observer fn, void *ctx) {
 
 static int check_room(const ladder_session *s, int n) {
     if (n <= 0) return ld_set_error("no tokens to evaluate");
-    if (s->s.pos + n > s->context)
+    if (s->s.pos + n > s->s.ctx)
         return ld_set_error("%ld tokens exceed the session's context of %ld (at position %ld, %d more)",
-                            s->s.pos + n, s->context, s->s.pos, n);
+                            s->s.pos + n, s->s.ctx, s->s.pos, n);
     return 0;
 }
 

@@ -55,21 +55,24 @@ int ld_call_dumping(const ld_call *c) {
     return 0;
 }
 
+int ld_call_fetch(const ld_call *c, void *dst, const void *src, size_t bytes) {
+    ld_xfer keep = c->be->xfer;
+    int rc = ld_be_download(c->be, dst, src, bytes);
+    c->be->xfer = keep;
+    return rc;
+}
+
 void ld_call_dump(const ld_call *c, const char *name, ld_dump_kind kind, const void *data, int rows, int cols) {
     if (!ld_call_dumping(c)) return;
     size_t bytes = (size_t)rows * cols * kind_size(kind);
     const char *host = data;
     char *copy = NULL;
     if (c->be->ops->mem != LD_MEM_HOST) {
-        /* a debugging observer: its downloads are not part of the call's traffic */
-        ld_xfer keep = c->be->xfer;
         copy = malloc(bytes ? bytes : 1);
-        if (!copy || ld_be_download(c->be, copy, data, bytes)) {
-            c->be->xfer = keep;
+        if (!copy || ld_call_fetch(c, copy, data, bytes)) {
             free(copy);
             return;
         }
-        c->be->xfer = keep;
         host = copy;
     }
     for (int i = 0; i < c->n_seg; i++) {
@@ -260,7 +263,6 @@ static int head(ld_call *c, ld_seg *seg, int B, const ld_bf16 *h, int all_rows, 
     ld_bf16 *xh = ld_call_alloc(c, sizeof(ld_bf16) * (size_t)hr * D);
     ld_bf16 *xn = ld_call_alloc(c, sizeof(ld_bf16) * (size_t)hr * D);
     float *xf = ld_call_alloc(c, sizeof(float) * (size_t)hr * D);
-    float *xl = ld_call_alloc(c, sizeof(float) * (size_t)nl * D);
     if (c->ar->failed) return -1;
     if (m->traffic) {
         m->traffic->macs += (double)hr * hc * hc * D;
@@ -277,12 +279,14 @@ static int head(ld_call *c, ld_seg *seg, int B, const ld_bf16 *h, int all_rows, 
         ld_call_dump(&hcall, "final_norm", LD_DUMP_BF16, xn, rows, D);
     }
     if (!logits) return 0;
-    if (hr == nl) xl = xf;
-    else /* dumping with last rows wanted: gather them */
+    float *xl = xf;
+    if (hr != nl) { /* dumping with last rows wanted: gather them */
+        if (!(xl = ld_call_alloc(c, sizeof(float) * (size_t)nl * D))) return -1;
         for (int b = 0; b < B; b++)
             if (be->ops->copy_rows(be, xl + (long)b * D, 0, xf + (long)(seg[b].row0 + seg[b].S - 1) * D, 0,
                                    sizeof(float) * (size_t)D, 1))
                 return -1;
+    }
     float *ld = ld_call_alloc(c, sizeof(float) * (size_t)nl * cf->vocab_size);
     if (!ld) return -1;
     ld_call hcall = *c;

@@ -53,6 +53,9 @@ int ld_attention(const ld_call *c, const ld_bf16 *x, ld_bf16 *out);
 int ld_moe(const ld_call *c, const ld_moe_w *w, int hash, const ld_bf16 *x, ld_bf16 *out);
 
 int ld_call_dumping(const ld_call *c);
+/* A copy to the host for the debug observers: kept out of the call's
+ * transfer figures, which count only what a forward call itself moves. */
+int ld_call_fetch(const ld_call *c, void *dst, const void *src, size_t bytes);
 /* data in backend memory, rows of the whole call */
 void ld_call_dump(const ld_call *c, const char *name, ld_dump_kind kind, const void *data, int rows, int cols);
 

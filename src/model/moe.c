@@ -14,10 +14,8 @@
 static void dump_routing(const ld_call *c, const int *idx_d, const float *wt_d, int S, int K) {
     int *idx = malloc(sizeof(int) * (size_t)S * K), *de = malloc(sizeof(int) * (size_t)S * K);
     float *wt = malloc(sizeof(float) * (size_t)S * K), *dw = malloc(sizeof(float) * (size_t)S * K);
-    ld_xfer keep = c->be->xfer;
-    if (idx && de && wt && dw && !ld_be_download(c->be, idx, idx_d, sizeof(int) * (size_t)S * K) &&
-        !ld_be_download(c->be, wt, wt_d, sizeof(float) * (size_t)S * K)) {
-        c->be->xfer = keep;
+    if (idx && de && wt && dw && !ld_call_fetch(c, idx, idx_d, sizeof(int) * (size_t)S * K) &&
+        !ld_call_fetch(c, wt, wt_d, sizeof(float) * (size_t)S * K)) {
         for (int t = 0; t < S; t++)
             for (int k = 0; k < K; k++) {
                 int rank = 0, e = idx[(long)t * K + k];
@@ -33,7 +31,6 @@ static void dump_routing(const ld_call *c, const int *idx_d, const float *wt_d, 
             g->s->dump(g->s->dump_ctx, "moe_weights", c->layer, LD_DUMP_F32, dw + (long)g->row0 * K, g->S, K);
         }
     }
-    c->be->xfer = keep;
     free(idx);
     free(de);
     free(wt);

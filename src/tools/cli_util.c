@@ -13,12 +13,16 @@
 
 #include "core/error.h"
 
-int cli_fail(const char *cmd, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
+static void say_error(const char *cmd, const char *fmt, va_list ap) {
     fprintf(stderr, "ladder %s: error: ", cmd);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
+}
+
+int cli_fail(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    say_error(cmd, fmt, ap);
     va_end(ap);
     return 1;
 }
@@ -26,9 +30,7 @@ int cli_fail(const char *cmd, const char *fmt, ...) {
 int cli_usage(const char *cmd, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "ladder %s: error: ", cmd);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    say_error(cmd, fmt, ap);
     va_end(ap);
     return 2;
 }
