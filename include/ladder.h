@@ -46,7 +46,7 @@ typedef struct {
        "ref" is the scalar ground truth, chosen only when asked for */
     const char *backend;
     int threads;             /* cpu: worker threads; 0 = all online CPUs */
-    const char *cpu_isa;     /* cpu: "avx512", "avx2", "scalar"; NULL = the best this CPU runs */
+    const char *cpu_isa;     /* cpu: an ISA path (ladder_cpu_isa_paths); NULL = the best this CPU runs */
     ladder_residency weights;
     /* Upper bound on the KV-cache memory of all sessions together, in
        bytes; 0 = no limit. A session reserves its whole context up front;
@@ -118,6 +118,12 @@ const ladder_info *ladder_engine_info(const ladder_engine *e);
  * can run them (ladder_backend_usable says which). */
 int ladder_backend_count(void);
 const char *ladder_backend_name(int i);
+/* The cpu backend's ISA paths in this build, best first, as one string
+   ("avx512, avx2, scalar" on x86-64, "sve256, neon, scalar" on
+   aarch64), whether name is one of them, and the best this CPU runs. */
+const char *ladder_cpu_isa_paths(void);
+int ladder_cpu_isa_known(const char *name);
+const char *ladder_cpu_best_isa(void);
 int ladder_backend_usable(const char *name);
 
 /* ------------------------------------------------------------ sessions */

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds Ladder and runs the whole test suite twice: a normal optimized build
 # (./build) and an AddressSanitizer + UndefinedBehaviorSanitizer build
-# (./build-asan). Pass --fast to skip the sanitizer pass.
+# (./build-asan), then the aarch64 port under qemu (scripts/cross-aarch64.sh,
+# ./build-aarch64). Pass --fast to skip the sanitizer and aarch64 passes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
@@ -22,4 +23,7 @@ if [ "${1:-}" != "--fast" ]; then
   ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --test-dir build-asan --output-on-failure -j"$jobs" -LE 'npm-oracle|bench'
   skips build-asan
+fi
+if [ "${1:-}" != "--fast" ]; then
+  scripts/cross-aarch64.sh
 fi

@@ -1,6 +1,13 @@
 /* The widest vector path available is used for both measurements, since
- * that is what the kernels being judged use. */
+ * that is what the kernels being judged use: AVX-512 or AVX2 on x86-64,
+ * AdvSIMD on aarch64, and plain C (which the compiler vectorizes as it can)
+ * elsewhere. */
+#if defined(__x86_64__)
 #include <immintrin.h>
+#elif defined(__aarch64__)
+#include <arm_neon.h>
+#endif
+#include <math.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -18,6 +25,7 @@ typedef struct {
     pthread_barrier_t *bar;
 } job_t;
 
+#if defined(__x86_64__)
 __attribute__((target("avx512f"))) static double read512(const char *p, size_t n) {
     __m512i a = _mm512_setzero_si512(), b = a, c = a, d = a;
     for (size_t i = 0; i + 256 <= n; i += 256) {
@@ -44,16 +52,38 @@ __attribute__((target("avx2"))) static double read256(const char *p, size_t n) {
     return (double)(v[0] ^ v[1] ^ v[2] ^ v[3]);
 }
 
+static double read_wide(const char *p, size_t n) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") ? read512(p, n) : read256(p, n);
+}
+#elif defined(__aarch64__)
+static double read_wide(const char *p, size_t n) {
+    uint8x16_t a = vdupq_n_u8(0), b = a, c = a, d = a;
+    for (size_t i = 0; i + 64 <= n; i += 64) {
+        a = veorq_u8(a, vld1q_u8((const uint8_t *)p + i));
+        b = veorq_u8(b, vld1q_u8((const uint8_t *)p + i + 16));
+        c = veorq_u8(c, vld1q_u8((const uint8_t *)p + i + 32));
+        d = veorq_u8(d, vld1q_u8((const uint8_t *)p + i + 48));
+    }
+    a = veorq_u8(veorq_u8(a, b), veorq_u8(c, d));
+    return (double)vaddvq_u8(a);
+}
+#else
+static double read_wide(const char *p, size_t n) {
+    uint64_t a = 0, b = 0, c = 0, d = 0, v[4];
+    for (size_t i = 0; i + 32 <= n; i += 32) {
+        memcpy(v, p + i, sizeof v);
+        a ^= v[0], b ^= v[1], c ^= v[2], d ^= v[3];
+    }
+    return (double)(a ^ b ^ c ^ d);
+}
+#endif
+
 static void *read_thread(void *arg) {
     job_t *j = arg;
     pthread_barrier_wait(j->bar);
-    j->sink = j->wide ? read512(j->buf, j->bytes) : read256(j->buf, j->bytes);
+    j->sink = read_wide(j->buf, j->bytes);
     return NULL;
-}
-
-static int wide_ok(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f");
 }
 
 double ld_measure_read_bw(int threads, size_t bytes) {
@@ -69,7 +99,7 @@ double ld_measure_read_bw(int threads, size_t bytes) {
         pthread_barrier_init(&bar, NULL, (unsigned)threads + 1);
         size_t part = (bytes / (size_t)threads) & ~(size_t)4095;
         for (int t = 0; t < threads && t < 256; t++) {
-            jobs[t] = (job_t){.buf = buf + (size_t)t * part, .bytes = part, .wide = wide_ok(), .bar = &bar};
+            jobs[t] = (job_t){.buf = buf + (size_t)t * part, .bytes = part, .bar = &bar};
             pthread_create(&th[t], NULL, read_thread, &jobs[t]);
         }
         pthread_barrier_wait(&bar);
@@ -84,6 +114,7 @@ double ld_measure_read_bw(int threads, size_t bytes) {
     return best;
 }
 
+#if defined(__x86_64__)
 __attribute__((target("avx512f,fma"))) static double fma512(long iters) {
     __m512 a[12], m = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
     /* fully unrolled so the 12 independent chains live in registers */
@@ -108,16 +139,55 @@ __attribute__((target("avx2,fma"))) static double fma256(long iters) {
     return v[0] + v[7];
 }
 
+static int wide_ok(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f");
+}
+static double fma_wide(int wide, long iters) { return wide ? fma512(iters) : fma256(iters); }
+#define FMA_LANES(wide) ((wide) ? 16 : 8)
+#define FMA_ISA(wide) ((wide) ? "avx512" : "avx2")
+#elif defined(__aarch64__)
+static double fma_wide(int wide, long iters) {
+    (void)wide;
+    float32x4_t a[12], m = vdupq_n_f32(0.999999f), c = vdupq_n_f32(1e-7f);
+    _Pragma("GCC unroll 12") for (int i = 0; i < 12; i++) a[i] = vdupq_n_f32((float)i);
+    for (long it = 0; it < iters; it++)
+        _Pragma("GCC unroll 12") for (int i = 0; i < 12; i++) a[i] = vfmaq_f32(c, a[i], m);
+    float32x4_t s = a[0];
+    for (int i = 1; i < 12; i++) s = vaddq_f32(s, a[i]);
+    return (double)vaddvq_f32(s);
+}
+static int wide_ok(void) { return 0; }
+#define FMA_LANES(wide) 4
+#define FMA_ISA(wide) "neon"
+#else
+static double fma_wide(int wide, long iters) {
+    (void)wide;
+    float a[12][4];
+    for (int i = 0; i < 12; i++)
+        for (int l = 0; l < 4; l++) a[i][l] = (float)i;
+    for (long it = 0; it < iters; it++)
+        for (int i = 0; i < 12; i++)
+            for (int l = 0; l < 4; l++) a[i][l] = fmaf(a[i][l], 0.999999f, 1e-7f);
+    double s = 0;
+    for (int i = 0; i < 12; i++) s += a[i][0] + a[i][3];
+    return s;
+}
+static int wide_ok(void) { return 0; }
+#define FMA_LANES(wide) 4
+#define FMA_ISA(wide) "scalar"
+#endif
+
 static void *fma_thread(void *arg) {
     job_t *j = arg;
     pthread_barrier_wait(j->bar);
-    j->sink = j->wide ? fma512(j->iters) : fma256(j->iters);
+    j->sink = fma_wide(j->wide, j->iters);
     return NULL;
 }
 
 double ld_measure_peak_fma(int threads, const char **isa) {
     int wide = wide_ok();
-    if (isa) *isa = wide ? "avx512" : "avx2";
+    if (isa) *isa = FMA_ISA(wide);
     long iters = 20000000;
     double best = 0;
     for (int pass = 0; pass < 7; pass++) { /* best of several: short passes catch host noise */
@@ -134,7 +204,7 @@ double ld_measure_peak_fma(int threads, const char **isa) {
         for (int t = 0; t < threads; t++) pthread_join(th[t], NULL);
         double dt = ld_now() - t0;
         pthread_barrier_destroy(&bar);
-        double flops = 2.0 * (wide ? 16 : 8) * 12.0 * (double)iters * threads / dt;
+        double flops = 2.0 * FMA_LANES(wide) * 12.0 * (double)iters * threads / dt;
         if (flops > best) best = flops;
     }
     return best;

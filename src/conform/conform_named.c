@@ -19,7 +19,8 @@ int conform_select_backend(const char *name, const char *cpu_isa, int threads, c
     if (!ops) return -1;
     /* the settings themselves reach the instance through the options structs */
     if (ops == &ld_backend_cpu_ops && cpu_isa && *cpu_isa && !ld_cpu_isa_usable(cpu_isa))
-        return ld_set_error("cpu ISA path '%s' is unknown or not supported by this CPU (avx512, avx2, scalar)", cpu_isa);
+        return ld_set_error("cpu ISA path '%s' is unknown or not supported by this CPU (this build has: %s; this CPU runs up to %s)",
+                            cpu_isa, ld_cpu_isa_list(), ld_cpu_best_isa());
     if (threads < 0) return ld_set_error("thread count %d is negative", threads);
     *resolved = ops->name;
     return 0;

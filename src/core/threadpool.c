@@ -38,6 +38,8 @@ static void run_tasks(ld_threadpool *p, uint64_t gen) {
 static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
 #endif
 }
 

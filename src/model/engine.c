@@ -51,6 +51,9 @@ static double now_s(void) {
 int ladder_backend_count(void) { return ld_backend_count(); }
 const char *ladder_backend_name(int i) { return ld_backend_at(i) ? ld_backend_at(i)->name : NULL; }
 int ladder_backend_usable(const char *name) { return name && ld_backend_find(name) != NULL; }
+const char *ladder_cpu_isa_paths(void) { return ld_cpu_isa_list(); }
+int ladder_cpu_isa_known(const char *name) { return ld_cpu_isa_known(name); }
+const char *ladder_cpu_best_isa(void) { return ld_cpu_best_isa(); }
 
 /* ----------------------------------------------------------------- engine */
 

@@ -200,8 +200,9 @@ int cli_env_init(void) {
        instead of silently running with the defaults */
     const char *isa = getenv("LADDER_CPU_ISA"), *thr = getenv("LADDER_THREADS");
     if (isa && *isa) {
-        if (strcmp(isa, "avx512") && strcmp(isa, "avx2") && strcmp(isa, "scalar")) {
-            fprintf(stderr, "ladder: error: LADDER_CPU_ISA: '%s' is not avx512, avx2 or scalar\n", isa);
+        if (!ladder_cpu_isa_known(isa)) {
+            fprintf(stderr, "ladder: error: LADDER_CPU_ISA: '%s' is not a cpu path of this build (%s)\n", isa,
+                    ladder_cpu_isa_paths());
             return 1;
         }
         env_isa = isa;

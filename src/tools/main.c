@@ -49,6 +49,9 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
         printf("ladder %s\n", LADDER_VERSION);
+        /* which build and which of its cpu paths this machine gets: the
+           first thing to ask of a port */
+        printf("cpu paths: %s (this CPU runs: %s)\n", ladder_cpu_isa_paths(), ladder_cpu_best_isa());
         return 0;
     }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
@@ -63,7 +66,7 @@ int main(int argc, char **argv) {
     mallopt(M_MMAP_THRESHOLD, 32 << 20);
     mallopt(M_TRIM_THRESHOLD, 256 << 20);
 #endif
-    /* LADDER_CPU_ISA=avx512|avx2|scalar forces the cpu backend's code path (all
+    /* LADDER_CPU_ISA=PATH (ladder_cpu_isa_paths) forces the cpu backend's code path (all
        give the same bits), LADDER_THREADS=N its pool size; commands pass them
        on in their engine options */
     if (cli_env_init()) return 2;

@@ -1,4 +1,4 @@
-/* cpu backend: the three ISA paths give the same bits (they share one
+/* cpu backend: every ISA path of this build gives the same bits (they share one
  * canonical order), results do not depend on the thread count or on how
  * many rows are computed together, and they stay close to ref. End to end on
  * a synthetic checkpoint: threads, batching and chunked prefill never change
@@ -18,6 +18,16 @@
 /* The cpu instance the op-level checks run on, made per ISA path and
  * thread count. */
 static ld_backend *g_be;
+
+/* Every path of this build (cpu_isa.c), best first; the last is scalar. */
+enum { MAX_ISAS = 8 };
+static int n_isas, SC;
+static const char *isas[MAX_ISAS];
+static void isas_init(void) {
+    n_isas = ld_cpu_isa_count() < MAX_ISAS ? ld_cpu_isa_count() : MAX_ISAS;
+    for (int i = 0; i < n_isas; i++) isas[i] = ld_cpu_isa_at(i);
+    SC = n_isas - 1;
+}
 static int cpu_use(const char *isa, int threads) {
     if (isa && !ld_cpu_isa_usable(isa)) return -1;
     ld_backend_opts o = {.isa = isa, .threads = threads, .device = -1};
@@ -93,7 +103,6 @@ static wbuf make_weight(ld_wfmt fmt, int n, int k) {
 
 static void linear_shape_checks(int n, int k) {
     const ld_wfmt fmts[] = {LD_WF_F32, LD_WF_BF16, LD_WF_FP8, LD_WF_FP8_DQ, LD_WF_FP4};
-    const char *isas[] = {"avx512", "avx2", "scalar"};
     int ms[] = {1, 3, 4, 8, 9, 37, 50};
     for (int f = 0; f < 5; f++) {
         wbuf wb = make_weight(fmts[f], n, k);
@@ -101,28 +110,28 @@ static void linear_shape_checks(int n, int k) {
             int m = ms[mi];
             ld_bf16 *x = malloc(sizeof(ld_bf16) * (size_t)m * k);
             for (long i = 0; i < (long)m * k; i++) x[i] = ld_f32_to_bf16(frand());
-            ld_bf16 *y[3], *yr = malloc(sizeof(ld_bf16) * (size_t)m * n), *y1 = malloc(sizeof(ld_bf16) * (size_t)m * n);
-            int have[3] = {0};
-            for (int i = 0; i < 3; i++) {
+            ld_bf16 *y[MAX_ISAS], *yr = malloc(sizeof(ld_bf16) * (size_t)m * n), *y1 = malloc(sizeof(ld_bf16) * (size_t)m * n);
+            int have[MAX_ISAS] = {0};
+            for (int i = 0; i < n_isas; i++) {
                 y[i] = malloc(sizeof(ld_bf16) * (size_t)m * n);
                 if (cpu_use(isas[i], 2)) continue; /* path not available on this CPU */
                 have[i] = 1;
                 ld_backend_cpu_ops.linear(g_be, &wb.w, x, m, y[i]);
             }
-            CHECK(have[2], "scalar path must always be available");
-            for (int i = 0; i < 2; i++)
+            CHECK(have[SC], "scalar path must always be available");
+            for (int i = 0; i < SC; i++)
                 if (have[i])
-                    CHECK(!memcmp(y[i], y[2], sizeof(ld_bf16) * (size_t)m * n), "n %d fmt %d m %d: %s differs from scalar", n, f,
+                    CHECK(!memcmp(y[i], y[SC], sizeof(ld_bf16) * (size_t)m * n), "n %d fmt %d m %d: %s differs from scalar", n, f,
                           m, isas[i]);
             /* one thread and one row at a time give the same bits */
             cpu_use(NULL, 1);
             for (int r = 0; r < m; r++) ld_backend_cpu_ops.linear(g_be, &wb.w, x + (long)r * k, 1, y1 + (long)r * n);
-            CHECK(!memcmp(y1, y[2], sizeof(ld_bf16) * (size_t)m * n), "n %d fmt %d m %d: row-by-row/1 thread differs", n, f, m);
+            CHECK(!memcmp(y1, y[SC], sizeof(ld_bf16) * (size_t)m * n), "n %d fmt %d m %d: row-by-row/1 thread differs", n, f, m);
             /* close to ref: bf16 outputs, fp32 sums in another order */
             ld_ref_linear(&wb.w, x, m, yr);
             double num = 0, den = 0;
             for (long i = 0; i < (long)m * n; i++) {
-                double a = ld_bf16_to_f32(yr[i]), b = ld_bf16_to_f32(y[2][i]);
+                double a = ld_bf16_to_f32(yr[i]), b = ld_bf16_to_f32(y[SC][i]);
                 num += (a - b) * (a - b);
                 den += a * a;
             }
@@ -139,7 +148,7 @@ static void linear_shape_checks(int n, int k) {
             free(xf);
             free(fa);
             free(fb);
-            for (int i = 0; i < 3; i++) free(y[i]);
+            for (int i = 0; i < n_isas; i++) free(y[i]);
             free(yr);
             free(y1);
             free(x);
@@ -173,8 +182,7 @@ static void quant_checks(void) {
             x[b * 128 + i] = ld_f32_to_bf16(v);
         }
     }
-    const char *isas[] = {"avx512", "avx2", "scalar"};
-    for (int p = 0; p < 3; p++) {
+    for (int p = 0; p < n_isas; p++) {
         if (cpu_use(isas[p], 2)) continue; /* path not available on this CPU */
         cpu_quant_rows(cpu_of(g_be), x, 1, k, got);
         long bad = 0;
@@ -208,8 +216,7 @@ static void bf16_checks(void) {
         uint32_t u = i < ns ? special[i] : (uint32_t)rnd() << 16 ^ (uint32_t)rnd();
         memcpy(&v[i], &u, 4);
     }
-    const char *isas[] = {"avx512", "avx2", "scalar"};
-    for (int p = 0; p < 3; p++) {
+    for (int p = 0; p < n_isas; p++) {
         if (cpu_use(isas[p], 2)) continue;
         cpu_bf16_rows(cpu_of(g_be), v, N, got);
         long bad = 0;
@@ -223,12 +230,21 @@ static void bf16_checks(void) {
  * patterns, bit for bit, and the slot layout of BF16/FP4 against its
  * definition (cpu_elem). */
 static void prep_checks(void) {
+    /* the byte-lookup FP4 decoders (aarch64) read the pre-scaled table as
+       bf16 byte planes: that must lose nothing, for every scale byte */
+    cpu_tables_init();
+    long lost = 0;
+    for (int sc = 0; sc < 256; sc++)
+        for (int c = 0; c < 16; c++) {
+            uint32_t u = (uint32_t)cpu_fp4_bf16[sc][c] << 16 | (uint32_t)cpu_fp4_bf16[sc][16 + c] << 24;
+            lost += u != ld_f32_to_bits(cpu_fp4_tab[sc][c]);
+        }
+    CHECK(lost == 0, "%ld FP4 table entries are not exact in bf16", lost);
     enum { N = 1 << 16 };
     static ld_bf16 b[N];
     static float w[N], x[N], slots[N];
     for (int i = 0; i < N; i++) b[i] = (ld_bf16)i, x[i] = (float)rnd();
-    const char *isas[] = {"avx512", "avx2", "scalar"};
-    for (int p = 0; p < 3; p++) {
+    for (int p = 0; p < n_isas; p++) {
         if (cpu_use(isas[p], 2)) continue;
         cpu_widen_rows(cpu_of(g_be), b, N, w);
         long bad = 0;
@@ -259,22 +275,21 @@ static long ulps(float a, float b) {
  * SwiGLU against the reference op over every bf16 gate value. */
 static void exp_checks(void) {
     enum { N = 1 << 20 };
-    static float x[N], y[3][N];
+    static float x[N], y[MAX_ISAS][N];
     const float special[] = {0.0f, -0.0f, 1.0f, -1.0f, 88.72f, 88.73f, -87.3f, -103.9f, -104.0f, -150.0f, 1e-30f,
                              -1e-30f, INFINITY, -INFINITY, NAN};
     int ns = (int)(sizeof special / sizeof special[0]);
     for (int i = 0; i < N; i++) x[i] = i < ns ? special[i] : -120.0f + 220.0f * (float)(rnd() % (1u << 24)) / (float)(1u << 24);
-    const char *isas[] = {"avx512", "avx2", "scalar"};
-    int have[3] = {0};
-    for (int p = 0; p < 3; p++)
+    int have[MAX_ISAS] = {0};
+    for (int p = 0; p < n_isas; p++)
         if (!cpu_use(isas[p], 1)) cpu_expf_rows(cpu_of(g_be), x, N, y[p]), have[p] = 1;
-    for (int p = 0; p < 2; p++)
-        if (have[p]) CHECK(!memcmp(y[p], y[2], sizeof y[2]), "expf: %s differs from scalar", isas[p]);
+    for (int p = 0; p < SC; p++)
+        if (have[p]) CHECK(!memcmp(y[p], y[SC], sizeof y[SC]), "expf: %s differs from scalar", isas[p]);
     long off = 0, far = 0;
     for (int i = 0; i < N; i++) {
         float want = ld_expf(x[i]);
-        if (isnan(want)) { CHECK(isnan(y[2][i]), "expf(%g) should be NaN", x[i]); continue; }
-        if (memcmp(&want, &y[2][i], 4)) off++, far += ulps(want, y[2][i]) > 1;
+        if (isnan(want)) { CHECK(isnan(y[SC][i]), "expf(%g) should be NaN", x[i]); continue; }
+        if (memcmp(&want, &y[SC][i], 4)) off++, far += ulps(want, y[SC][i]) > 1;
     }
     /* a rounding midpoint within 1e-16 of e^x is rare: none occur in these values today */
     CHECK(off <= N / 100000 && far == 0, "expf: %ld of %d values differ from libm, %ld by more than one ulp", off, N, far);
@@ -284,7 +299,7 @@ static void exp_checks(void) {
     for (int lim = 0; lim < 2; lim++) {
         float limit = lim ? 7.0f : 0.0f;
         ld_ref_swiglu(g, u, 1 << 16, limit, 0.75f, a);
-        for (int p = 0; p < 3; p++) {
+        for (int p = 0; p < n_isas; p++) {
             if (!have[p]) continue;
             cpu_use(isas[p], 1);
             cpu_swiglu_rows(cpu_of(g_be), g, u, 1 << 16, limit, 0.75f, b);
@@ -327,8 +342,7 @@ static void model_checks(void) {
     ld_model_free(&m1);
     /* every ISA path gives the same logits end to end (attention, indexer and
        hyper-connection ops included) */
-    const char *isas[] = {"avx2", "scalar"};
-    for (int i = 0; i < 2; i++) {
+    for (int i = 1; i < n_isas; i++) {
         if (!ld_cpu_isa_usable(isas[i])) continue;
         CHECK(load_on(dir, isas[i], 2, &m1) == 0, "load: %s", ld_last_error());
         ld_session_init(&s, &m1);
@@ -385,6 +399,7 @@ static void model_checks(void) {
 }
 
 int main(void) {
+    isas_init();
     quant_checks();
     bf16_checks();
     prep_checks();

@@ -76,15 +76,25 @@ typedef struct {
     cpu_tall_fn tall[5];     /* indexed by ld_wfmt */
 } cpu_kernels;
 
+/* The paths of each architecture (cpu_isa.c lists them, best first). */
 extern const cpu_kernels cpu_kernels_scalar;
+#if defined(__x86_64__)
 extern const cpu_kernels cpu_kernels_avx2;
 extern const cpu_kernels cpu_kernels_avx512;
+#elif defined(__aarch64__)
+extern const cpu_kernels cpu_kernels_neon;
+extern const cpu_kernels cpu_kernels_sve256;
+#endif
 
 /* e8m0 byte -> float, exact (255 -> NaN) */
 extern float cpu_e8m0[256];
 /* The 16 e2m1 values times each e8m0 scale (exact): an FP4 group's decode
  * table, one 64-byte row per scale byte. */
 extern float cpu_fp4_tab[256][16];
+/* The same table as bf16 (exact: each entry has at most two significant
+ * bits), one row per scale byte: the 16 low bytes, then the 16 high bytes
+ * (byte-lookup decoders, kern_neon.h). */
+extern uint8_t cpu_fp4_bf16[256][32];
 void cpu_tables_init(void);
 
 /* Element of the k range that slot s, lane i consumes (see above). */
@@ -126,8 +136,18 @@ typedef struct cpu_ctx {
     int threads;
 } cpu_ctx;
 
-/* The vector bodies of an ISA path by name ("avx512", "avx2", "scalar"). */
-const cpu_vec *cpu_vec_for(const char *isa);
+extern const cpu_vec cpu_vec_scalar;
+#if defined(__x86_64__)
+extern const cpu_vec cpu_vec_avx2;
+extern const cpu_vec cpu_vec_avx512;
+#elif defined(__aarch64__)
+extern const cpu_vec cpu_vec_neon;
+extern const cpu_vec cpu_vec_sve256;
+#endif
+
+/* The kernels and vector bodies of the ISA path called name; -1 when this
+ * build has no such path (cpu_isa.c). */
+int cpu_isa_lookup(const char *name, const cpu_kernels **kern, const cpu_vec **vec);
 
 static inline const cpu_ctx *cpu_of(const ld_backend *be) { return (const cpu_ctx *)be->ctx; }
 

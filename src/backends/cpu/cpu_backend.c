@@ -3,8 +3,8 @@
  * remaining (cheap) slots and the composites are the ref implementation
  * (BLIS-style: reference first, then override what is accelerated).
  *
- * Each instance has its own ISA path (avx512, avx2, scalar; default: best
- * available) and thread pool (default: all online CPUs). Only the constant
+ * Each instance has its own ISA path (cpu_isa.c; default: the best this CPU
+ * runs) and thread pool (default: all online CPUs). Only the constant
  * decode tables are shared. */
 #include <pthread.h>
 #include <stdio.h>
@@ -20,11 +20,17 @@
 
 float cpu_e8m0[256];
 _Alignas(64) float cpu_fp4_tab[256][16];
+_Alignas(64) uint8_t cpu_fp4_bf16[256][32];
 
 static void tables_once(void) {
     for (int i = 0; i < 256; i++) {
         cpu_e8m0[i] = ld_e8m0_to_f32((uint8_t)i);
-        for (int c = 0; c < 16; c++) cpu_fp4_tab[i][c] = ld_fp4_to_f32((uint8_t)c) * cpu_e8m0[i];
+        for (int c = 0; c < 16; c++) {
+            cpu_fp4_tab[i][c] = ld_fp4_to_f32((uint8_t)c) * cpu_e8m0[i];
+            uint32_t u = ld_f32_to_bits(cpu_fp4_tab[i][c]);
+            cpu_fp4_bf16[i][c] = (uint8_t)(u >> 16);
+            cpu_fp4_bf16[i][16 + c] = (uint8_t)(u >> 24);
+        }
     }
 }
 
@@ -33,27 +39,12 @@ void cpu_tables_init(void) {
     pthread_once(&once, tables_once);
 }
 
-static int have(const char *isa) {
-    __builtin_cpu_init();
-    if (!strcmp(isa, "avx512")) return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
-    if (!strcmp(isa, "avx2")) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    return !strcmp(isa, "scalar");
-}
-
-const char *ld_cpu_best_isa(void) { return have("avx512") ? "avx512" : have("avx2") ? "avx2" : "scalar"; }
-
-int ld_cpu_isa_usable(const char *isa) {
-    return isa && (!strcmp(isa, "avx512") || !strcmp(isa, "avx2") || !strcmp(isa, "scalar")) && have(isa);
-}
-
 static int create(ld_backend *be, const ld_backend_opts *o) {
     const char *isa = o->isa && *o->isa ? o->isa : ld_cpu_best_isa();
     const cpu_kernels *k;
-    if (!strcmp(isa, "avx512")) k = &cpu_kernels_avx512;
-    else if (!strcmp(isa, "avx2")) k = &cpu_kernels_avx2;
-    else if (!strcmp(isa, "scalar")) k = &cpu_kernels_scalar;
-    else return ld_set_error("unknown cpu ISA path '%s' (avx512, avx2, scalar)", isa);
-    if (!have(isa)) return ld_set_error("this CPU cannot run the %s path", isa);
+    const cpu_vec *v;
+    if (cpu_isa_lookup(isa, &k, &v)) return ld_set_error("unknown cpu ISA path '%s' (this build has: %s)", isa, ld_cpu_isa_list());
+    if (!ld_cpu_isa_usable(isa)) return ld_set_error("this CPU cannot run the %s path (it runs: %s)", isa, ld_cpu_best_isa());
     int threads = o->threads;
     if (threads < 0) return ld_set_error("thread count %d is negative", threads);
     if (threads == 0) {
@@ -64,7 +55,7 @@ static int create(ld_backend *be, const ld_backend_opts *o) {
     cpu_ctx *c = calloc(1, sizeof *c);
     if (!c) return ld_set_error("out of memory");
     c->kern = k;
-    c->vec = cpu_vec_for(k->name);
+    c->vec = v;
     c->threads = threads;
     c->pool = ld_threadpool_create(threads);
     if (!c->pool) {
@@ -91,9 +82,17 @@ static void describe(ld_backend *be, char *buf, size_t len) {
 const char *ld_cpu_instance_isa(const ld_backend *be) { return cpu_of(be)->kern->name; }
 int ld_cpu_instance_threads(const ld_backend *be) { return cpu_of(be)->threads; }
 
+#if defined(__x86_64__)
+#define CPU_DESCRIPTION "x86-64 AVX-512 / AVX2 / scalar with threads; deterministic fixed-order fp32 accumulation"
+#elif defined(__aarch64__)
+#define CPU_DESCRIPTION "aarch64 SVE-256 / NEON / scalar with threads; deterministic fixed-order fp32 accumulation"
+#else
+#define CPU_DESCRIPTION "portable scalar with threads; deterministic fixed-order fp32 accumulation"
+#endif
+
 const ld_backend_ops ld_backend_cpu_ops = {
     .name = "cpu",
-    .description = "x86 AVX-512 / AVX2 / scalar with threads; deterministic fixed-order fp32 accumulation",
+    .description = CPU_DESCRIPTION,
     .mem = LD_MEM_HOST,
     .create = create,
     .destroy = destroy,

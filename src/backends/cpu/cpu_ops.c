@@ -10,39 +10,6 @@
 #include "core/error.h"
 #include "core/threadpool.h"
 
-#define DECLARE(S)                                                                                                 \
-    void cpu_attn_head_##S(const ld_bf16 *q, int d, const float *const *kf, int n, float sink, float scale,       \
-                           ld_bf16 *out);                                                                          \
-    void cpu_index_scores_##S(const float *qf, const float *wf, int h, int d, const ld_bf16 *keys, int i0, int i1, \
-                              float *out);                                                                         \
-    void cpu_hc_post_rows_##S(const ld_bf16 *x, const ld_bf16 *res, const float *post, const float *comb, int r0,  \
-                              int r1, int d, int hc, ld_bf16 *out);                                        \
-    void cpu_bf16_rows_##S(const float *y, long n, ld_bf16 *out);                                               \
-    void cpu_widen_rows_##S(const ld_bf16 *x, long n, float *y);                                                \
-    void cpu_to_slots_##S(const float *x, long n, float *d);                                                    \
-    void cpu_quant_rows_##S(const ld_bf16 *x, int m, int k, float *xf);                                         \
-    void cpu_swiglu_rows_##S(const ld_bf16 *g, const ld_bf16 *u, long n, float limit, float weight, ld_bf16 *out); \
-    void cpu_expf_rows_##S(const float *x, long n, float *out);
-DECLARE(avx512)
-DECLARE(avx2)
-DECLARE(scalar)
-
-const cpu_vec *cpu_vec_for(const char *isa) {
-    static const cpu_vec t512 = {cpu_attn_head_avx512, cpu_index_scores_avx512, cpu_hc_post_rows_avx512,
-                                 cpu_bf16_rows_avx512, cpu_quant_rows_avx512,
-                                 cpu_swiglu_rows_avx512, cpu_expf_rows_avx512,
-                                 cpu_widen_rows_avx512, cpu_to_slots_avx512};
-    static const cpu_vec t256 = {cpu_attn_head_avx2, cpu_index_scores_avx2, cpu_hc_post_rows_avx2,
-                                 cpu_bf16_rows_avx2, cpu_quant_rows_avx2,
-                                 cpu_swiglu_rows_avx2, cpu_expf_rows_avx2,
-                                 cpu_widen_rows_avx2, cpu_to_slots_avx2};
-    static const cpu_vec tsc = {cpu_attn_head_scalar, cpu_index_scores_scalar, cpu_hc_post_rows_scalar,
-                                cpu_bf16_rows_scalar, cpu_quant_rows_scalar,
-                                cpu_swiglu_rows_scalar, cpu_expf_rows_scalar,
-                                cpu_widen_rows_scalar, cpu_to_slots_scalar};
-    return !strcmp(isa, "avx512") ? &t512 : !strcmp(isa, "avx2") ? &t256 : &tsc;
-}
-
 void cpu_bf16_rows(const cpu_ctx *c, const float *y, long n, ld_bf16 *out) { c->vec->bf16_rows(y, n, out); }
 
 void cpu_quant_rows(const cpu_ctx *c, const ld_bf16 *x, int m, int k, float *xf) { c->vec->quant_rows(x, m, k, xf); }

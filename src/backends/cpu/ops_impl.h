@@ -1,5 +1,6 @@
 /* Attention-side cpu ops, written once in plain C over 16-lane arrays and
- * compiled per ISA (ops_avx512.c, ops_avx2.c, ops_scalar.c) with the compiler
+ * compiled per ISA (ops_avx512.c, ops_avx2.c, ops_neon.c, ops_sve256.c,
+ * ops_scalar.c) with the compiler
  * vectorizing the lane loops. Each lane does the same fmaf sequence on every
  * path, and cross-lane sums use the fixed tree of cpu.h, so all paths give
  * the same bits. Included with OPS_SUFFIX defined. */
@@ -109,7 +110,7 @@ static inline void OPS(widen)(const ld_bf16 *x, long n, float *y) {
 /* One head of sparse attention over n entries whose rows are already fp32
  * (kf[j], NULL = empty slot). Online softmax in blocks of 64 like the
  * reference; probabilities are rounded to bf16 for the PV sum. */
-void OPS(cpu_attn_head)(const ld_bf16 *q, int d, const float *const *kf, int n, float sink, float scale, ld_bf16 *out) {
+static void OPS(cpu_attn_head)(const ld_bf16 *q, int d, const float *const *kf, int n, float sink, float scale, ld_bf16 *out) {
     _Alignas(64) float qf[4096], acc[4096], blk[4096], s[64];
     OPS(widen)(q, d, qf);
     memset(acc, 0, sizeof(float) * (size_t)d);
@@ -151,7 +152,7 @@ void OPS(cpu_attn_head)(const ld_bf16 *q, int d, const float *const *kf, int n, 
 }
 
 /* Indexer scores of keys [i0, i1): out[i] = bf16(sum_h bf16(relu(bf16(q_h.k_i)) * w_h)). */
-void OPS(cpu_index_scores)(const float *qf, const float *wf, int h, int d, const ld_bf16 *keys, int i0, int i1,
+static void OPS(cpu_index_scores)(const float *qf, const float *wf, int h, int d, const ld_bf16 *keys, int i0, int i1,
                            float *out) {
     _Alignas(64) float kf[4096];
     for (int i = i0; i < i1; i++) {
@@ -168,7 +169,7 @@ void OPS(cpu_index_scores)(const float *qf, const float *wf, int h, int d, const
 
 /* hc_post for rows [r0, r1): out_j = bf16(post_j*x + sum_i comb[i][j]*res_i),
  * fp32 in i order; columns in chunks so any width fits the stack buffers. */
-void OPS(cpu_hc_post_rows)(const ld_bf16 *x, const ld_bf16 *res, const float *post, const float *comb, int r0, int r1,
+static void OPS(cpu_hc_post_rows)(const ld_bf16 *x, const ld_bf16 *res, const float *post, const float *comb, int r0, int r1,
                            int d, int hc, ld_bf16 *out) {
     enum { CH = 512 };
     _Alignas(64) float xf[CH], rf[16][CH], sum[CH];
@@ -194,16 +195,16 @@ void OPS(cpu_hc_post_rows)(const ld_bf16 *x, const ld_bf16 *res, const float *po
     }
 }
 
-void OPS(cpu_widen_rows)(const ld_bf16 *x, long n, float *y) { OPS(widen)(x, n, y); }
+static void OPS(cpu_widen_rows)(const ld_bf16 *x, long n, float *y) { OPS(widen)(x, n, y); }
 
 /* The slot layout of the permuted formats (cpu_elem): per 32-group the even
  * elements, then the odd ones. n is a multiple of 32. */
-void OPS(cpu_to_slots)(const float *x, long n, float *d) {
+static void OPS(cpu_to_slots)(const float *x, long n, float *d) {
     for (long g = 0; g < n; g += 32)
         for (int i = 0; i < 16; i++) d[g + i] = x[g + 2 * i], d[g + 16 + i] = x[g + 2 * i + 1];
 }
 
-void OPS(cpu_bf16_rows)(const float *y, long n, ld_bf16 *out) {
+static void OPS(cpu_bf16_rows)(const float *y, long n, ld_bf16 *out) {
     for (long i = 0; i < n; i++) out[i] = OPS(to_bf16)(y[i]);
 }
 
@@ -214,7 +215,7 @@ void OPS(cpu_bf16_rows)(const float *y, long n, ld_bf16 *out) {
  * (|v| + 1.5*2^(step+23)) - 1.5*2^(step+23) rounds to it with the FPU's
  * round-to-nearest-even. |v| <= 448 after the clamp, so nothing overflows;
  * tests/unit/test_cpu.c checks this against the reference codec. */
-void OPS(cpu_quant_rows)(const ld_bf16 *x, int m, int k, float *xf) {
+static void OPS(cpu_quant_rows)(const ld_bf16 *x, int m, int k, float *xf) {
     for (long r = 0; r < m; r++)
         for (int b = 0; b < k; b += 128) {
             const ld_bf16 *xb = x + r * k + b;
@@ -240,7 +241,7 @@ void OPS(cpu_quant_rows)(const ld_bf16 *x, int m, int k, float *xf) {
 /* ld_ref_swiglu's arithmetic with OPS(exp_d) for the exp in silu. The
  * clamps stay libm's fminf/fmaxf (their NaN rules, signaling NaNs included,
  * are the reference's) in a first pass; the second pass vectorizes. */
-void OPS(cpu_swiglu_rows)(const ld_bf16 *g, const ld_bf16 *u, long n, float limit, float weight, ld_bf16 *out) {
+static void OPS(cpu_swiglu_rows)(const ld_bf16 *g, const ld_bf16 *u, long n, float limit, float weight, ld_bf16 *out) {
     float gs[256], us[256];
     for (long i0 = 0; i0 < n; i0 += 256) {
         int cn = n - i0 < 256 ? (int)(n - i0) : 256;
@@ -262,6 +263,10 @@ void OPS(cpu_swiglu_rows)(const ld_bf16 *g, const ld_bf16 *u, long n, float limi
 
 /* out[i] = ld_expf(x[i]) as evaluated here (OPS(exp_d)); tests compare it
  * with libm and across ISA paths. */
-void OPS(cpu_expf_rows)(const float *x, long n, float *out) {
+static void OPS(cpu_expf_rows)(const float *x, long n, float *out) {
     for (long i = 0; i < n; i++) out[i] = OPS(expf)(x[i]);
 }
+
+const cpu_vec OPS(cpu_vec) = {OPS(cpu_attn_head), OPS(cpu_index_scores), OPS(cpu_hc_post_rows),
+                              OPS(cpu_bf16_rows), OPS(cpu_quant_rows), OPS(cpu_swiglu_rows),
+                              OPS(cpu_expf_rows), OPS(cpu_widen_rows), OPS(cpu_to_slots)};
