@@ -119,8 +119,8 @@ const ladder_info *ladder_engine_info(const ladder_engine *e);
 int ladder_backend_count(void);
 const char *ladder_backend_name(int i);
 /* The cpu backend's ISA paths in this build, best first, as one string
-   ("avx512, avx2, scalar" on x86-64, "sve256, neon, scalar" on
-   aarch64), whether name is one of them, and the best this CPU runs. */
+   ("avx512, avx2, scalar" on x86-64, "sve256, asimdfhm, neon, scalar"
+   on aarch64), whether name is one of them, and the best this CPU runs. */
 const char *ladder_cpu_isa_paths(void);
 int ladder_cpu_isa_known(const char *name);
 const char *ladder_cpu_best_isa(void);

@@ -3,7 +3,9 @@
 # Debian's aarch64 toolchain (arm64 libraries through multiarch) into
 # ./build-aarch64 and runs it under qemu-user:
 #   - detection: the best path qemu's CPU models report (max with 256-bit
-#     SVE, max with 128-bit SVE, a plain ARMv8.0 core)
+#     SVE, max with 128-bit SVE, an ARMv8.2 core without FHM, an ARMv8.0 one)
+#   - the cpu backend's kernel unit checks (tests/unit/test_cpu.c, its
+#     "kernels" part): every path's tiles bit for bit against scalar
 #   - conformance against ref on every aarch64 path: the quick op set and
 #     every layer of each ../shared/oracle case
 #   - the scalar path: every layer (its ops are the x86 build's scalar code,
@@ -16,12 +18,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 host_build=${HOST_BUILD:-build}
 quick=--quick
-paths="sve256 neon"
+paths="sve256 asimdfhm neon"
 while [ $# -gt 0 ]; do
   case "$1" in
     --full) quick= ;;
     --paths) paths=$2; shift ;;
-    *) echo "usage: scripts/cross-aarch64.sh [--full] [--paths \"sve256 neon\"]" >&2; exit 2 ;;
+    *) echo "usage: scripts/cross-aarch64.sh [--full] [--paths \"sve256 asimdfhm neon\"]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -43,9 +45,9 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 
-cmake -S . -B build-aarch64 -G Ninja -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake \
+cmake -S . -B build-aarch64 -G Ninja --no-warn-unused-cli -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build-aarch64 --target ladder -j"$(nproc)"
+cmake --build build-aarch64 --target ladder test_cpu -j"$(nproc)"
 [ -x "$host_build/ladder" ] || cmake --build "$host_build" --target ladder
 arm=./build-aarch64/ladder
 # One thread: Debian 12's qemu-user (7.2) never returns from the guest's first
@@ -62,10 +64,16 @@ check() { # what, then the command
 
 echo "detection (the path a plain run picks):"
 best() { qemu "$1" "$arm" --version | sed -n 's/.*this CPU runs: \([a-z0-9]*\)).*/\1/p'; }
-for c in "$cpu_sve256:sve256" "max,sve-default-vector-length=16:neon" "cortex-a53:neon"; do
+for c in "$cpu_sve256:sve256" "max,sve-default-vector-length=16:asimdfhm" "cortex-a76:neon" "cortex-a53:neon"; do
   got=$(best "${c%:*}")
   check "qemu -cpu ${c%:*}: $got (want ${c##*:})" test "$got" = "${c##*:}"
 done
+
+echo "kernel unit checks (every path against scalar, bit for bit):"
+rc=0
+out=$(qemu "$cpu_sve256" ./build-aarch64/tests/test_cpu kernels 2>&1) || rc=$?
+check "test_cpu kernels: $(tail -1 <<<"$out")" test $rc -eq 0
+[ $rc -eq 0 ] || grep -i fail <<<"$out" | head -5
 
 cases=()
 for d in ../shared/oracle/*/; do [ -f "$d/config.json" ] && cases+=("${d%/}"); done

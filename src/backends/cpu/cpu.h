@@ -68,12 +68,23 @@ typedef void (*cpu_panel_fn)(const float *x, long ldx, int m, const float *panel
 typedef void (*cpu_tall_fn)(const float *x8, const ld_weight *w, int n0, int nr, long k0, long k1, float *st,
                             int first);
 
+/* Optional half-precision FP8 tile (a path with fp16 multiply-accumulate):
+ * prep turns m quantized activation rows of k into exact fp16 rows xh and
+ * one exponent per 128-block xe ((k + 127) / 128 per row); the tile then
+ * takes x (the fp32 rows, for rows it cannot do exactly), xh and xe, rows
+ * ldx apart, and gives the bits of tile[LD_WF_FP8]. */
+typedef void (*cpu_fp8h_prep_fn)(const float *xf, int m, int k, uint16_t *xh, int16_t *xe);
+typedef void (*cpu_fp8h_tile_fn)(const float *x, const uint16_t *xh, const int16_t *xe, long ldx, int mr,
+                                 const ld_weight *w, int n0, int nr, float *y, long ldy);
+
 typedef struct {
     const char *name;
     cpu_tile_fn tile[5];     /* indexed by ld_wfmt */
     cpu_decode_fn decode[5]; /* indexed by ld_wfmt */
     cpu_panel_fn panel_tiles;
     cpu_tall_fn tall[5];     /* indexed by ld_wfmt */
+    cpu_fp8h_prep_fn fp8h_prep; /* both NULL, or both set */
+    cpu_fp8h_tile_fn fp8h_tile;
 } cpu_kernels;
 
 /* The paths of each architecture (cpu_isa.c lists them, best first). */
@@ -83,6 +94,7 @@ extern const cpu_kernels cpu_kernels_avx2;
 extern const cpu_kernels cpu_kernels_avx512;
 #elif defined(__aarch64__)
 extern const cpu_kernels cpu_kernels_neon;
+extern const cpu_kernels cpu_kernels_asimdfhm;
 extern const cpu_kernels cpu_kernels_sve256;
 #endif
 

@@ -8,7 +8,7 @@
 extern const ld_backend_ops ld_backend_cpu_ops;
 
 /* The ISA paths this build has, best first: avx512, avx2, scalar on x86-64;
- * sve256, neon, scalar on aarch64; scalar elsewhere. */
+ * sve256, asimdfhm, neon, scalar on aarch64; scalar elsewhere. */
 int ld_cpu_isa_count(void);
 const char *ld_cpu_isa_at(int i);
 /* The same as one string ("avx512, avx2, scalar"), for messages. */

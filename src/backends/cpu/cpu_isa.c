@@ -41,6 +41,8 @@ static const cpu_isa isas[] = {
 /* Linux reports the features in the aux vector (the bits are the kernel's
  * ABI, spelled out so older headers build too). */
 #define HWCAP_ASIMD_BIT (1ul << 1)
+#define HWCAP_ASIMDHP_BIT (1ul << 10)
+#define HWCAP_ASIMDFHM_BIT (1ul << 23)
 #define HWCAP_SVE_BIT (1ul << 22)
 static unsigned long hwcap(void) {
 #ifdef __linux__
@@ -51,6 +53,11 @@ static unsigned long hwcap(void) {
 }
 /* AdvSIMD is part of every ARMv8-A Linux system; FCVTL (fp16 -> fp32) with it. */
 static int arm_neon(void) { return (hwcap() & HWCAP_ASIMD_BIT) != 0; }
+/* ARMv8.2-A FP16 arithmetic and FMLAL (FEAT_FHM), as Kunpeng 920 has */
+static int arm_asimdfhm(void) {
+    unsigned long need = HWCAP_ASIMD_BIT | HWCAP_ASIMDHP_BIT | HWCAP_ASIMDFHM_BIT;
+    return (hwcap() & need) == need;
+}
 /* The SVE path is written for 256-bit vectors (two registers hold the 16
  * canonical lanes); other lengths take the NEON paths. */
 static int arm_sve256(void) {
@@ -64,6 +71,7 @@ static int arm_sve256(void) {
 }
 static const cpu_isa isas[] = {
     {"sve256", &cpu_kernels_sve256, &cpu_vec_sve256, arm_sve256},
+    {"asimdfhm", &cpu_kernels_asimdfhm, &cpu_vec_neon, arm_asimdfhm},
     {"neon", &cpu_kernels_neon, &cpu_vec_neon, arm_neon},
     {"scalar", &cpu_kernels_scalar, &cpu_vec_scalar, always},
 };

@@ -22,6 +22,8 @@ typedef struct {
     const float *x;
     const float *x8; /* x in interleaved blocks of CPU_MR_TALL rows, or NULL */
     const float *xb; /* x stored by pieces for the panel path, or NULL */
+    const uint16_t *xh; /* x as exact fp16 rows for the FP8 half tile (cpu.h), or NULL */
+    const int16_t *xe;
     int m, task_rows;
     int n_tasks;   /* tasks along the outputs; the rest split the rows */
     int row_chunk; /* rows per task (all of them, or a multiple of CPU_MR_TALL) */
@@ -31,6 +33,7 @@ typedef struct {
     cpu_decode_fn decode;
     cpu_panel_fn panel_tiles;
     cpu_tall_fn tall;
+    cpu_fp8h_tile_fn fp8h;
 } lin_job;
 
 /* Rows of activations from which decoding a task's weights once into an fp32
@@ -159,7 +162,10 @@ static void lin_rows(const lin_job *J, int n0, int n1, int r0, int r1) {
             int nr = n1 - n < CPU_NR ? n1 - n : CPU_NR;
             for (int r = m0; r < m1; r += CPU_MR) {
                 int mr = m1 - r < CPU_MR ? m1 - r : CPU_MR;
-                J->tile(J->x + (long)r * k, k, mr, w, n, nr, J->y + (long)r * w->n + n, w->n);
+                if (J->xh)
+                    J->fp8h(J->x + (long)r * k, J->xh + (long)r * k, J->xe + (long)r * ((k + 127) / 128), k, mr, w, n,
+                            nr, J->y + (long)r * w->n + n, w->n);
+                else J->tile(J->x + (long)r * k, k, mr, w, n, nr, J->y + (long)r * w->n + n, w->n);
             }
         }
     }
@@ -185,11 +191,12 @@ static float *interleave8(const float *x, int m8, long k) {
 /* y as fp32, and also rounded to bf16 into yb (when not NULL) by the task
  * that computed it, while it is still in cache. x: the rows in slot layout,
  * or NULL when xb already holds them in pieces (panel path only). */
-static void run_tiles(const cpu_ctx *c, const ld_weight *w, const float *x, const float *xb, int m, float *y,
-                      ld_bf16 *yb) {
+static void run_tiles(const cpu_ctx *c, const ld_weight *w, const float *x, const float *xb, const uint16_t *xh,
+                      const int16_t *xe, int m, float *y, ld_bf16 *yb) {
     const cpu_kernels *K = c->kern;
-    lin_job J = {.c = c, .w = w, .x = x, .xb = xb, .m = m, .y = y, .yb = yb, .tile = K->tile[w->fmt],
-                 .decode = K->decode[w->fmt], .panel_tiles = K->panel_tiles, .tall = K->tall[w->fmt]};
+    lin_job J = {.c = c, .w = w, .x = x, .xb = xb, .xh = xh, .xe = xe, .m = m, .y = y, .yb = yb,
+                 .tile = K->tile[w->fmt], .decode = K->decode[w->fmt], .panel_tiles = K->panel_tiles,
+                 .tall = K->tall[w->fmt], .fp8h = K->fp8h_tile};
     /* tall tiles run only on the direct path (no panel); without the
      * interleaved copy (out of memory) the 4-row tiles give the same bits */
     if (!J.xb && uses_panel(w, m)) {
@@ -219,7 +226,7 @@ static void run_tiles(const cpu_ctx *c, const ld_weight *w, const float *x, cons
 }
 
 void cpu_run_tiles(const cpu_ctx *c, const ld_weight *w, const float *x, int m, float *y) {
-    run_tiles(c, w, x, NULL, m, y, NULL);
+    run_tiles(c, w, x, NULL, NULL, NULL, m, y, NULL);
 }
 
 /* Activation preparation of rows [r0, r1): quantized or widened into xf,
@@ -230,6 +237,8 @@ typedef struct {
     const ld_weight *w;
     const ld_bf16 *x;
     float *xf, *xp;
+    uint16_t *xh; /* the FP8 half tile's rows (cpu.h), or NULL */
+    int16_t *xe;
     int m, pieces;
 } prep_job;
 
@@ -240,6 +249,7 @@ static void prep_task(void *ctx, int task, int n_tasks) {
     else cpu_widen_rows(J->c, J->x + r0 * k, (r1 - r0) * k, J->xf + r0 * k);
     if (J->pieces) store_pieces(J->c, J->w->fmt, J->xf + r0 * k, r0, r1, J->m, k, J->xp);
     else if (permuted(J->w->fmt)) permute_rows(J->c, J->xf + r0 * k, (int)(r1 - r0), (int)k, J->xp + r0 * k);
+    if (J->xh) J->c->kern->fp8h_prep(J->xf + r0 * k, (int)(r1 - r0), (int)k, J->xh + r0 * k, J->xe + r0 * ((k + 127) / 128));
 }
 
 int cpu_linear(ld_backend *be, const ld_weight *w, const ld_bf16 *x, int m, ld_bf16 *y) {
@@ -250,11 +260,18 @@ int cpu_linear(ld_backend *be, const ld_weight *w, const ld_bf16 *x, int m, ld_b
     float *xp = xf + nx, *yf = xp + nx;
     /* rows are independent: many rows (prefill) are prepared in parallel */
     prep_job P = {.c = c, .w = w, .x = x, .xf = xf, .xp = xp, .m = m, .pieces = uses_panel(w, m)};
+    /* decode rows of FP8 weights on a path with the half tile: its fp16 rows
+       and exponents (2 bytes per element and per block) fit where the
+       permuted copy would go, which FP8 does not use */
+    if (w->fmt == LD_WF_FP8 && c->kern->fp8h_tile && !P.pieces && m < CPU_MR_TALL) {
+        P.xh = (uint16_t *)xp;
+        P.xe = (int16_t *)(P.xh + nx);
+    }
     int tasks = m >= 16 ? ld_threadpool_size(c->pool) * 2 : 1;
     if (tasks > 1) ld_threadpool_run(c->pool, tasks, prep_task, &P);
     else prep_task(&P, 0, 1);
-    if (P.pieces) run_tiles(c, w, NULL, xp, m, yf, y);
-    else run_tiles(c, w, permuted(w->fmt) ? xp : xf, NULL, m, yf, y);
+    if (P.pieces) run_tiles(c, w, NULL, xp, NULL, NULL, m, yf, y);
+    else run_tiles(c, w, permuted(w->fmt) ? xp : xf, NULL, P.xh, P.xe, m, yf, y);
     return 0;
 }
 
@@ -268,7 +285,7 @@ int cpu_linear_f32(ld_backend *be, const ld_weight *w, const float *x, int m, fl
     if (!xp) return ld_set_error("out of memory for a %d x %d linear over %d rows", w->n, w->k, m);
     if (uses_panel(w, m)) {
         store_pieces(c, w->fmt, x, 0, m, m, w->k, xp);
-        run_tiles(c, w, NULL, xp, m, y, NULL);
+        run_tiles(c, w, NULL, xp, NULL, NULL, m, y, NULL);
         return 0;
     }
     permute_rows(c, x, m, w->k, xp);

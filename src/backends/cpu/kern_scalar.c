@@ -66,4 +66,6 @@ const cpu_kernels cpu_kernels_scalar = {"scalar",
                                         {tile, tile, tile, tile, tile},
                                         {decode, decode, decode, decode, decode},
                                         panel_tiles,
-                                        {tall, tall, tall, tall, tall}};
+                                        {tall, tall, tall, tall, tall},
+                                        NULL,
+                                        NULL};

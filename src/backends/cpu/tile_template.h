@@ -14,6 +14,13 @@
  *        returns e4m3 values times 2^-8 (the fp16 route), hence FP8_SCALE's 2^8
  *   KERNELS_VAR, KERNELS_NAME    the cpu_kernels object and its name */
 
+/* KERNELS_FP8H_PREP, KERNELS_FP8H_TILE: the optional half-precision FP8
+ * tile (cpu.h), declared before inclusion; none by default. */
+#ifndef KERNELS_FP8H_PREP
+#define KERNELS_FP8H_PREP NULL
+#define KERNELS_FP8H_TILE NULL
+#endif
+
 /* V_KEEP(v): makes v live in a register. Without it compilers fold a load
  * used by several fmas into each of them as a memory operand, which loads
  * it again per use and makes the tall tiles load-bound. Optional. */
@@ -267,4 +274,6 @@ const cpu_kernels KERNELS_VAR = {KERNELS_NAME,
                                  {tile_f32, tile_bf16, tile_fp8, tile_fp8, tile_fp4},
                                  {decode_f32, decode_bf16, decode_fp8, decode_fp8, decode_fp4},
                                  panel_tiles,
-                                 {tall_f32, tall_bf16, tall_fp8, tall_fp8, tall_fp4}};
+                                 {tall_f32, tall_bf16, tall_fp8, tall_fp8, tall_fp4},
+                                 KERNELS_FP8H_PREP,
+                                 KERNELS_FP8H_TILE};
