@@ -269,8 +269,10 @@ int ld_synth_write(const ld_config *c, const char *dir, const ld_synth_opts *o) 
     }
     remove_files(dir, is_shard_name, 0);
     char name[128];
-    for (int s = -2; s <= n_shards; s++) {
-        if (s == -2) snprintf(name, sizeof name, "config.json");
+    for (int s = -3; s <= n_shards; s++) {
+        if (s == -3 && !o->tokenizer_json) continue;
+        if (s == -3) snprintf(name, sizeof name, "tokenizer.json");
+        else if (s == -2) snprintf(name, sizeof name, "config.json");
         else if (s == -1) snprintf(name, sizeof name, "generation_config.json");
         else if (s == n_shards) snprintf(name, sizeof name, "model.safetensors.index.json");
         else if (n_shards == 1) snprintf(name, sizeof name, "model.safetensors");
@@ -316,6 +318,8 @@ static int write_into(const ld_config *c, const char *dir, const ld_synth_opts *
     if (write_text(path, "{\n  \"bos_token_id\": 0,\n  \"eos_token_id\": 1,\n  \"do_sample\": true,\n"
                          "  \"temperature\": 1.0,\n  \"top_p\": 1.0\n}\n"))
         goto out;
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    if (o->tokenizer_json && write_text(path, o->tokenizer_json)) goto out;
     snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
     idx = fopen(path, "w");
     if (!idx) { ld_set_error("%s: cannot create: %s", path, strerror(errno)); goto out; }

@@ -19,6 +19,7 @@ typedef struct {
     uint64_t seed;
     uint64_t shard_bytes; /* start a new shard past this size (0 = default 4 GiB) */
     int progress;         /* print progress lines to stderr */
+    const char *tokenizer_json; /* written as tokenizer.json when not NULL */
 } ld_synth_opts;
 
 /* Writes config.json, generation_config.json, shards and the index into dir

@@ -23,6 +23,10 @@ typedef struct ld_tokenizer ld_tokenizer;
 ld_tokenizer *ld_tokenizer_load(const char *path);
 ld_tokenizer *ld_tokenizer_load_json(const char *json, size_t len);
 void ld_tokenizer_free(ld_tokenizer *tok);
+/* A synthetic byte-level tokenizer.json covering vocab_size ids (BOS 0, EOS 1,
+ * the V4 chat markers as added tokens) for synthesized checkpoints; malloc'd,
+ * or NULL with the reason in ld_last_error(). */
+char *ld_tokenizer_synth_json(int vocab_size, int bos_id, int eos_id);
 
 typedef struct {
     /* Prepend the BOS token (see ld_tokenizer_bos_id). */

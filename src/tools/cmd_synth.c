@@ -6,11 +6,13 @@
 
 #include "core/error.h"
 #include "model/synth.h"
+#include "text/tokenizer.h"
 #include "tools/cli_util.h"
 #include "tools/commands.h"
 
 static const char *usage =
-    "usage: ladder synth (--config CFG.json | --preset NAME) [--layers N] [--experts E] --seed S -o DIR [--force]\n"
+    "usage: ladder synth (--config CFG.json | --preset NAME) [--layers N] [--experts E] --seed S -o DIR\n"
+    "                    [--tokenizer] [--force]\n"
     "  Writes a checkpoint with random weights in exactly the official DeepSeek-V4 HF layout\n"
     "  (config.json, generation_config.json, safetensors shards, model.safetensors.index.json).\n"
     "  --preset NAME   tiny (fast tests), flash-slice / pro-slice (real V4-Flash / V4-Pro layer\n"
@@ -20,6 +22,9 @@ static const char *usage =
     "  --experts E     number of routed experts per layer\n"
     "  --seed S        random seed (required; same seed = same bytes)\n"
     "  --shard-gb G    start a new shard past G GB (default 4)\n"
+    "  --tokenizer     also write a synthetic byte-level tokenizer.json with the V4 chat\n"
+    "                  markers (vocabularies of 272 to 65808 ids: tiny), so the checkpoint\n"
+    "                  takes text prompts and chat requests\n"
     "  --force         write into a non-empty DIR: its model*.safetensors, index and\n"
     "                  config files are replaced, other files stay (default: refused)\n"
     "  The files are written beside DIR and moved in when complete, the index last, so\n"
@@ -29,11 +34,12 @@ int cmd_synth(int argc, char **argv) {
     const char *preset = NULL, *cfgp = NULL, *out = NULL;
     long layers = 0, experts = 0, seed = -1;
     double shard_gb = 4;
-    int force = 0;
+    int force = 0, want_tok = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(usage, stdout); return 0; }
         if (!strcmp(a, "--force")) { force = 1; continue; }
+        if (!strcmp(a, "--tokenizer")) { want_tok = 1; continue; }
         if (!strcmp(a, "--preset") || !strcmp(a, "--config") || !strcmp(a, "-o") || !strcmp(a, "--layers") ||
             !strcmp(a, "--experts") || !strcmp(a, "--seed") || !strcmp(a, "--shard-gb")) {
             if (!(v = cli_value("synth", argc, argv, &i))) return 2;
@@ -57,8 +63,15 @@ int cmd_synth(int argc, char **argv) {
     ld_config c;
     if (preset ? ld_synth_preset(preset, &c) : ld_config_load(cfgp, &c)) return cli_fail("synth", "%s", ld_last_error());
     if (ld_synth_resize(&c, (int)layers, (int)experts)) return cli_fail("synth", "%s", ld_last_error());
-    ld_synth_opts o = {.seed = (uint64_t)seed, .shard_bytes = (uint64_t)(shard_gb * 1e9), .progress = 1};
-    if (ld_synth_write(&c, out, &o)) return cli_fail("synth", "%s", ld_last_error());
-    fprintf(stderr, "synth: wrote %s (%d layers, %d routed experts, random weights)\n", out, c.n_layers, c.n_routed_experts);
+    char *tj = NULL;
+    if (want_tok && !(tj = ld_tokenizer_synth_json(c.vocab_size, c.bos_id, c.eos_id)))
+        return cli_fail("synth", "--tokenizer: %s", ld_last_error());
+    ld_synth_opts o = {.seed = (uint64_t)seed, .shard_bytes = (uint64_t)(shard_gb * 1e9), .progress = 1,
+                       .tokenizer_json = tj};
+    int rc = ld_synth_write(&c, out, &o), with_tok = tj != NULL;
+    free(tj);
+    if (rc) return cli_fail("synth", "%s", ld_last_error());
+    fprintf(stderr, "synth: wrote %s (%d layers, %d routed experts, random weights%s)\n", out, c.n_layers,
+            c.n_routed_experts, with_tok ? ", synthetic tokenizer" : "");
     return 0;
 }

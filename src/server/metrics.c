@@ -1,0 +1,83 @@
+#include "server/metrics.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+/* seconds: decode steps of a tiny model are ~1 ms, of a large one ~1 s */
+static const double BOUNDS[LD_HIST_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                               0.1,   0.25,   0.5,   1,    2.5,   10};
+
+void ld_metrics_init(ld_metrics *m) {
+    memset(m, 0, sizeof *m);
+    pthread_mutex_init(&m->mu, NULL);
+}
+
+void ld_metrics_free(ld_metrics *m) { pthread_mutex_destroy(&m->mu); }
+
+void ld_metrics_status(ld_metrics *m, int status) {
+    pthread_mutex_lock(&m->mu);
+    int i = 0;
+    while (i < m->n_codes && m->codes[i] != status) i++;
+    if (i == m->n_codes && i < 16) m->codes[m->n_codes++] = status;
+    if (i < 16) m->by_code[i]++;
+    pthread_mutex_unlock(&m->mu);
+}
+
+static void observe(ld_metrics *m, ld_hist *h, double s) {
+    pthread_mutex_lock(&m->mu);
+    int b = 0;
+    while (b < LD_HIST_BUCKETS && s > BOUNDS[b]) b++;
+    h->count[b]++;
+    h->sum += s;
+    h->n++;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void ld_metrics_ttft(ld_metrics *m, double s) { observe(m, &m->ttft, s); }
+void ld_metrics_itl(ld_metrics *m, double s) { observe(m, &m->itl, s); }
+
+static void put(ld_strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(ld_strbuf *b, const char *fmt, ...) {
+    char line[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (n > 0) ld_sb_put(b, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+}
+
+static void hist(ld_strbuf *b, const char *name, const char *help, const ld_hist *h) {
+    put(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    long cum = 0;
+    for (int i = 0; i < LD_HIST_BUCKETS; i++) {
+        cum += h->count[i];
+        put(b, "%s_bucket{le=\"%g\"} %ld\n", name, BOUNDS[i], cum);
+    }
+    cum += h->count[LD_HIST_BUCKETS];
+    put(b, "%s_bucket{le=\"+Inf\"} %ld\n%s_sum %.6f\n%s_count %ld\n", name, cum, name, h->sum, name, h->n);
+}
+
+void ld_metrics_render(ld_metrics *m, const ld_sched_stats *st, ld_strbuf *b) {
+    pthread_mutex_lock(&m->mu);
+    put(b, "# HELP ladder_requests_total HTTP requests answered, by status\n# TYPE ladder_requests_total counter\n");
+    for (int i = 0; i < m->n_codes; i++) put(b, "ladder_requests_total{status=\"%d\"} %ld\n", m->codes[i], m->by_code[i]);
+    hist(b, "ladder_time_to_first_token_seconds", "Time from request to its first generated token", &m->ttft);
+    hist(b, "ladder_inter_token_latency_seconds", "Time between consecutive generated tokens of a request", &m->itl);
+    pthread_mutex_unlock(&m->mu);
+    put(b, "# HELP ladder_prompt_tokens_total Prompt tokens admitted\n# TYPE ladder_prompt_tokens_total counter\n"
+           "ladder_prompt_tokens_total %ld\n", st->prompt_tokens);
+    put(b, "# HELP ladder_generation_tokens_total Tokens generated\n# TYPE ladder_generation_tokens_total counter\n"
+           "ladder_generation_tokens_total %ld\n", st->generated_tokens);
+    put(b, "# HELP ladder_queue_depth Requests waiting for a slot\n# TYPE ladder_queue_depth gauge\n"
+           "ladder_queue_depth %ld\n", st->queued);
+    put(b, "# HELP ladder_running_sequences Sequences in the running batch\n# TYPE ladder_running_sequences gauge\n"
+           "ladder_running_sequences %ld\n", st->running);
+    put(b, "# HELP ladder_slots Sequences the server decodes together at most\n# TYPE ladder_slots gauge\n"
+           "ladder_slots %ld\n", st->slots);
+    put(b, "# HELP ladder_kv_cache_usage_ratio Share of the reserved KV cache held by running sequences\n"
+           "# TYPE ladder_kv_cache_usage_ratio gauge\nladder_kv_cache_usage_ratio %.4f\n",
+        st->kv_bytes_total > 0 ? st->kv_bytes_used / st->kv_bytes_total : 0.0);
+    put(b, "# HELP ladder_batch_steps_total Batched forward steps\n# TYPE ladder_batch_steps_total counter\n"
+           "ladder_batch_steps_total %ld\n", st->steps);
+}

@@ -1,0 +1,84 @@
+/* Pieces shared by the server's files: the server state, replies, and the
+ * consumer that turns a request's tokens into text with stop strings. */
+#ifndef LADDER_SERVER_INTERNAL_H
+#define LADDER_SERVER_INTERNAL_H
+
+#include <cjson/cJSON.h>
+#include <pthread.h>
+
+#include "server/metrics.h"
+#include "server/sched.h"
+#include "server/server.h"
+#include "text/pyjson.h"
+
+typedef struct {
+    ladder_engine *e;
+    const ladder_info *info;
+    ld_tokenizer *tok;
+    ld_sched *sched;
+    ld_server_opts o;
+    ld_metrics m;
+} ld_srv;
+
+/* A generation in progress, seen from the HTTP side. */
+typedef struct {
+    ld_srv *srv;
+    ld_req *r;
+    ld_detok_stream *dt;
+    char **stops;
+    int n_stops;
+    const char *const *markers; /* NULL-terminated: strings the caller scans for, never cut in two */
+    ld_strbuf text;    /* the text so far (cut at a stop string) */
+    size_t emitted;    /* bytes of text handed out */
+    int consumed;      /* tokens of r->out turned into text */
+    int eos;           /* ended on the end-of-sequence token */
+    int done;
+    ld_finish fin;
+} ld_gen;
+
+/* Submits r (consumed: released here on failure); status 0, or the HTTP
+ * status and message of the refusal. */
+int ld_gen_start(ld_srv *S, ld_gen *g, ld_req *r, cJSON *stop, const char *const *markers, char *err, size_t errn);
+/* Waits for more text; afterwards text[emitted_before, emitted) is new.
+ * Returns 1 once the generation is over. */
+int ld_gen_step(ld_gen *g);
+void ld_gen_cancel(ld_gen *g);
+void ld_gen_free(ld_gen *g);
+const char *ld_finish_name(const ld_gen *g);
+
+/* A reply: a JSON body, or a stream of server-sent events. */
+typedef struct ld_stream ld_stream;
+struct ld_stream {
+    /* fills b with the next events; returns 1 when nothing follows */
+    int (*next)(ld_stream *s, ld_strbuf *b);
+    void (*free)(ld_stream *s);
+    void (*cancel)(ld_stream *s); /* the client went away */
+};
+
+typedef struct {
+    int status;
+    char *body;            /* malloc'd */
+    const char *type;      /* content type */
+    ld_stream *stream;     /* instead of body */
+} ld_reply;
+
+void ld_reply_json(ld_reply *rp, int status, cJSON *j); /* takes j */
+void ld_reply_error(ld_reply *rp, int status, const char *type, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Routes one request whose body is complete. */
+void ld_api_handle(ld_srv *S, const char *method, const char *url, const char *body, size_t len, ld_reply *rp);
+
+/* Endpoint handlers (body parsed; NULL for GETs). */
+void ld_api_chat(ld_srv *S, cJSON *req, ld_reply *rp, int template_only);
+void ld_api_completions(ld_srv *S, cJSON *req, ld_reply *rp);
+void ld_api_tokenize(ld_srv *S, cJSON *req, ld_reply *rp);
+void ld_api_detokenize(ld_srv *S, cJSON *req, ld_reply *rp);
+
+/* Request fields common to both generation endpoints into r; 0 or -1 with
+ * an error reply made. */
+int ld_api_sampling(ld_srv *S, cJSON *req, ld_req *r, ld_reply *rp);
+/* "chatcmpl-..." / "cmpl-..." ids */
+void ld_api_new_id(char *out, size_t n, const char *prefix);
+
+#endif
