@@ -2,7 +2,8 @@
 # Installs the Debian packages Ladder needs to build and test. Safe to re-run;
 # does nothing when everything is already present.
 #   required: compiler, CMake, Ninja, pkg-config, cJSON, PCRE2, libmicrohttpd (the server)
-#   optional: node + npm (tokenizer oracle tests; they skip without them),
+#   optional: node + npm (tokenizer oracle tests; they skip without them), curl (the
+#             server's HTTP test),
 #             OpenCL ICD loader, headers and PoCL (the opencl backend; built only when found)
 set -euo pipefail
 
@@ -27,6 +28,10 @@ fi
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   echo "installing (optional): nodejs npm" >&2
   apt_install nodejs npm || echo "note: node/npm unavailable; tokenizer oracle tests will be skipped" >&2
+fi
+if ! command -v curl >/dev/null; then
+  echo "installing (optional): curl" >&2
+  apt_install curl || echo "note: curl unavailable; the server's HTTP test will be skipped" >&2
 fi
 if ! installed ocl-icd-opencl-dev || ! installed opencl-headers || ! installed pocl-opencl-icd; then
   echo "installing (optional): pocl-opencl-icd ocl-icd-opencl-dev opencl-headers" >&2
