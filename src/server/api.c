@@ -228,6 +228,15 @@ void ld_api_completions(ld_srv *S, cJSON *req, ld_reply *rp) {
     free(ids);
     if (!r) { ld_reply_error(rp, 500, "server_error", "out of memory"); return; }
     if (ld_api_sampling(S, req, r, rp)) { ld_req_release(r); return; }
+    cJSON *lp = cJSON_GetObjectItemCaseSensitive(req, "logprobs");
+    if (lp && !cJSON_IsNull(lp)) {
+        if (!cJSON_IsNumber(lp) || lp->valuedouble < 0 || lp->valuedouble > 5) {
+            ld_req_release(r);
+            ld_reply_error(rp, 400, "invalid_request_error", "'logprobs' must be an integer in [0, 5]");
+            return;
+        }
+        r->want_logprobs = (int)lp->valuedouble;
+    }
     cmpl_stream *s = calloc(1, sizeof *s);
     if (!s) { ld_req_release(r); { ld_reply_error(rp, 500, "server_error", "out of memory"); return; } }
     char err[300];
@@ -249,6 +258,8 @@ void ld_api_completions(ld_srv *S, cJSON *req, ld_reply *rp) {
         ld_reply_error(rp, s->g.fin == LD_FIN_ERROR ? 500 : 503, "server_error", "generation failed: %s", s->g.r->error);
     } else {
         cJSON *j = cmpl_chunk(S, s->id, s->g.text.p ? s->g.text.p : "", s->g.text.n, ld_finish_name(&s->g));
+        cJSON *c0 = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "choices"), 0);
+        cJSON_ReplaceItemInObject(c0, "logprobs", ld_gen_logprobs(&s->g, 0));
         usage_into(j, &s->g);
         ld_reply_json(rp, 200, j);
     }

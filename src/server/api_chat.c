@@ -305,6 +305,15 @@ void ld_api_chat(ld_srv *S, cJSON *req, ld_reply *rp, int template_only) {
         ld_req_release(r);
         return;
     }
+    cJSON *lp = cJSON_GetObjectItemCaseSensitive(req, "logprobs"), *tl = cJSON_GetObjectItemCaseSensitive(req, "top_logprobs");
+    if ((lp && !cJSON_IsBool(lp) && !cJSON_IsNull(lp)) ||
+        (tl && !cJSON_IsNull(tl) && (!cJSON_IsNumber(tl) || tl->valuedouble < 0 || tl->valuedouble > LD_MAX_TOP))) {
+        ld_req_release(r);
+        ld_reply_error(rp, 400, "invalid_request_error", "'logprobs' must be a boolean and 'top_logprobs' an integer in [0, %d]",
+                       LD_MAX_TOP);
+        return;
+    }
+    if (cJSON_IsTrue(lp)) r->want_logprobs = cJSON_IsNumber(tl) ? (int)tl->valuedouble : 0;
     cJSON *st = cJSON_GetObjectItemCaseSensitive(req, "stream");
     if (st && !cJSON_IsBool(st) && !cJSON_IsNull(st)) {
         ld_req_release(r);
@@ -350,7 +359,7 @@ void ld_api_chat(ld_srv *S, cJSON *req, ld_reply *rp, int template_only) {
         cJSON_AddNumberToObject(c, "index", 0);
         cJSON_AddStringToObject(c, "finish_reason", finish_reason(s, msg));
         cJSON_AddItemToObject(c, "message", msg);
-        cJSON_AddNullToObject(c, "logprobs");
+        cJSON_AddItemToObject(c, "logprobs", ld_gen_logprobs(&s->g, 1));
         usage_into(j, &s->g);
         ld_reply_json(rp, 200, j);
     }

@@ -6,6 +6,7 @@
 #include "runtime/generate.h"
 #include "server/server_internal.h"
 #include "text/chat.h"
+#include "text/utf8.h"
 
 int ld_gen_start(ld_srv *S, ld_gen *g, ld_req *r, cJSON *stop, const char *const *markers, char *err, size_t errn) {
     memset(g, 0, sizeof *g);
@@ -160,4 +161,68 @@ const char *ld_finish_name(const ld_gen *g) {
     case LD_FIN_CANCELLED: return "cancelled";
     default: return "error";
     }
+}
+
+/* A token's text as valid UTF-8 (a token may hold part of a character:
+ * those bytes become U+FFFD) and its raw bytes. */
+static void token_into(const ld_gen *g, int id, cJSON *o) {
+    size_t n = 0;
+    const char *b = g->srv->tok ? ld_tokenizer_token_bytes(g->srv->tok, id, &n) : NULL;
+    char num[16];
+    if (!b) snprintf(num, sizeof num, "%d", id), b = num, n = strlen(num);
+    ld_strbuf t = {0};
+    for (size_t i = 0; i < n;) {
+        size_t l = ld_utf8_seq_len((const unsigned char *)b + i, n - i);
+        if (l) ld_sb_put(&t, b + i, l), i += l;
+        else ld_sb_puts(&t, "\xEF\xBF\xBD"), i++;
+    }
+    ld_sb_put(&t, "", 1);
+    cJSON_AddStringToObject(o, "token", t.p && !t.oom ? t.p : "");
+    free(t.p);
+    cJSON *by = cJSON_AddArrayToObject(o, "bytes");
+    for (size_t i = 0; i < n; i++) cJSON_AddItemToArray(by, cJSON_CreateNumber((unsigned char)b[i]));
+}
+
+cJSON *ld_gen_logprobs(ld_gen *g, int chat) {
+    ld_req *r = g->r;
+    if (r->want_logprobs < 0) return cJSON_CreateNull();
+    cJSON *j = cJSON_CreateObject();
+    cJSON *content = chat ? cJSON_AddArrayToObject(j, "content") : NULL;
+    cJSON *toks = chat ? NULL : cJSON_AddArrayToObject(j, "tokens");
+    cJSON *lps = chat ? NULL : cJSON_AddArrayToObject(j, "token_logprobs");
+    cJSON *tops = chat ? NULL : cJSON_AddArrayToObject(j, "top_logprobs");
+    int K = r->want_logprobs;
+    pthread_mutex_lock(&r->mu);
+    int n = g->consumed < r->n_out ? g->consumed : r->n_out;
+    for (int i = 0; i < n; i++) {
+        cJSON *e = cJSON_CreateObject();
+        token_into(g, r->out[i], e);
+        if (chat) {
+            cJSON_AddNumberToObject(e, "logprob", r->logprob[i]);
+            cJSON *alt = cJSON_AddArrayToObject(e, "top_logprobs");
+            for (int k = 0; k < K; k++) {
+                cJSON *a = cJSON_CreateObject();
+                token_into(g, r->top_id[(size_t)i * K + k], a);
+                cJSON_AddNumberToObject(a, "logprob", r->top_lp[(size_t)i * K + k]);
+                cJSON_AddItemToArray(alt, a);
+            }
+            cJSON_AddItemToArray(content, e);
+        } else {
+            cJSON_AddItemToArray(toks, cJSON_Duplicate(cJSON_GetObjectItem(e, "token"), 1));
+            cJSON_AddItemToArray(lps, cJSON_CreateNumber(r->logprob[i]));
+            cJSON *alt = cJSON_CreateObject();
+            for (int k = 0; k < K; k++) {
+                cJSON *a = cJSON_CreateObject();
+                token_into(g, r->top_id[(size_t)i * K + k], a);
+                const char *t = cJSON_GetObjectItem(a, "token")->valuestring;
+                if (!cJSON_GetObjectItemCaseSensitive(alt, t))
+                    cJSON_AddNumberToObject(alt, t, r->top_lp[(size_t)i * K + k]);
+                cJSON_Delete(a);
+            }
+            cJSON_AddItemToArray(tops, alt);
+            cJSON_Delete(e);
+        }
+    }
+    pthread_mutex_unlock(&r->mu);
+    return j;
 }

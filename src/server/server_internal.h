@@ -45,6 +45,9 @@ int ld_gen_step(ld_gen *g);
 void ld_gen_cancel(ld_gen *g);
 void ld_gen_free(ld_gen *g);
 const char *ld_finish_name(const ld_gen *g);
+/* The tokens' log-probabilities in OpenAI's chat or completions shape
+ * (null when the request did not ask for them). */
+cJSON *ld_gen_logprobs(ld_gen *g, int chat);
 
 /* A reply: a JSON body, or a stream of server-sent events. */
 typedef struct ld_stream ld_stream;
