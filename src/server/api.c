@@ -319,8 +319,8 @@ static void models(ld_srv *S, ld_reply *rp) {
 }
 
 static void metrics(ld_srv *S, ld_reply *rp) {
-    ld_sched_stats st;
-    ld_sched_snapshot(S->sched, &st);
+    ld_sched_stats st = {0};
+    if (S->sched) ld_sched_snapshot(S->sched, &st);
     ld_strbuf b = {0};
     ld_metrics_render(&S->m, &st, &b);
     ld_sb_put(&b, "", 1);

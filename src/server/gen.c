@@ -37,7 +37,7 @@ int ld_gen_start(ld_srv *S, ld_gen *g, ld_req *r, cJSON *stop, const char *const
         ld_gen_free(g);
         return 500;
     }
-    int rc = ld_sched_submit(S->sched, r);
+    int rc = S->sched ? ld_sched_submit(S->sched, r) : 2;
     if (rc) {
         snprintf(err, errn, rc == 1 ? "the server is busy: every slot and the queue are taken; retry later"
                                     : "the server is shutting down");
