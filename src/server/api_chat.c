@@ -1,11 +1,13 @@
 /* POST /v1/chat/completions and /apply-template: OpenAI messages rendered
  * with the V4 chat encoding, the completion split back into reasoning,
  * content and tool calls. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "server/server_internal.h"
+#include "core/error.h"
 #include "text/chat.h"
 
 #define DSML_OPEN "\n\n<" LD_DSV4_DSML "tool_calls" /* where a tool-call block starts (chat_parse.c) */
@@ -261,6 +263,44 @@ static void chat_free(ld_stream *base) {
     free(s);
 }
 
+static const char *const MARKERS[] = {LD_DSV4_THINK_END, DSML_OPEN, NULL};
+
+int ld_chat_replay(ld_srv *S, const char *completion, int thinking, int stream, ld_strbuf *out) {
+    int32_t *t;
+    size_t tn;
+    if (!S->tok || ld_tokenizer_encode(S->tok, completion, strlen(completion), NULL, &t, &tn)) return -1;
+    int *ids = malloc(sizeof(int) * (tn ? tn : 1));
+    for (size_t i = 0; ids && i < tn; i++) ids[i] = t[i];
+    free(t);
+    ld_req *r = ids ? ld_req_new(ids, (int)tn) : NULL;
+    chat_stream *s = r ? calloc(1, sizeof *s) : NULL;
+    char err[300];
+    if (!s || ld_gen_init(S, &s->g, r, NULL, MARKERS, err, sizeof err)) {
+        free(ids);
+        if (!s) ld_req_release(r);
+        free(s);
+        return ld_set_error("cannot replay the completion");
+    }
+    r->out = ids; /* the tokens, as if generated, and done */
+    r->n_out = r->cap = (int)tn;
+    r->finish = LD_FIN_STOP;
+    s->thinking = thinking;
+    s->in_content = !thinking;
+    snprintf(s->id, sizeof s->id, "chatcmpl-replay");
+    if (stream) {
+        while (!chat_next(&s->base, out)) {}
+    } else {
+        while (!ld_gen_step(&s->g)) {}
+        cJSON *m = final_message(s);
+        char *p = m ? cJSON_PrintUnformatted(m) : NULL;
+        if (p) ld_sb_puts(out, p);
+        free(p);
+        cJSON_Delete(m);
+    }
+    chat_free(&s->base);
+    return out->oom ? ld_set_error("out of memory") : 0;
+}
+
 void ld_api_chat(ld_srv *S, cJSON *req, ld_reply *rp, int template_only) {
     ld_chat_opts o = {0};
     if (chat_mode(req, &o, rp)) return;
@@ -330,9 +370,8 @@ void ld_api_chat(ld_srv *S, cJSON *req, ld_reply *rp, int template_only) {
     s->in_content = !o.thinking;
     cJSON *so = cJSON_GetObjectItemCaseSensitive(req, "stream_options");
     s->include_usage = so && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(so, "include_usage"));
-    static const char *const markers[] = {LD_DSV4_THINK_END, DSML_OPEN, NULL};
     char err[300];
-    int rc = ld_gen_start(S, &s->g, r, cJSON_GetObjectItemCaseSensitive(req, "stop"), markers, err, sizeof err);
+    int rc = ld_gen_start(S, &s->g, r, cJSON_GetObjectItemCaseSensitive(req, "stop"), MARKERS, err, sizeof err);
     if (rc) {
         free(s);
         ld_reply_error(rp, rc, rc == 400 ? "invalid_request_error" : "server_error", "%s", err);

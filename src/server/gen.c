@@ -8,7 +8,7 @@
 #include "text/chat.h"
 #include "text/utf8.h"
 
-int ld_gen_start(ld_srv *S, ld_gen *g, ld_req *r, cJSON *stop, const char *const *markers, char *err, size_t errn) {
+int ld_gen_init(ld_srv *S, ld_gen *g, ld_req *r, cJSON *stop, const char *const *markers, char *err, size_t errn) {
     memset(g, 0, sizeof *g);
     g->srv = S;
     g->r = r;
@@ -37,6 +37,12 @@ int ld_gen_start(ld_srv *S, ld_gen *g, ld_req *r, cJSON *stop, const char *const
         ld_gen_free(g);
         return 500;
     }
+    return 0;
+}
+
+int ld_gen_start(ld_srv *S, ld_gen *g, ld_req *r, cJSON *stop, const char *const *markers, char *err, size_t errn) {
+    int st = ld_gen_init(S, g, r, stop, markers, err, errn);
+    if (st) return st;
     int rc = S->sched ? ld_sched_submit(S->sched, r) : 2;
     if (rc) {
         snprintf(err, errn, rc == 1 ? "the server is busy: every slot and the queue are taken; retry later"

@@ -39,6 +39,8 @@ typedef struct {
 /* Submits r (consumed: released here on failure); status 0, or the HTTP
  * status and message of the refusal. */
 int ld_gen_start(ld_srv *S, ld_gen *g, ld_req *r, cJSON *stop, const char *const *markers, char *err, size_t errn);
+/* The same without submitting (r is already finished: replays). */
+int ld_gen_init(ld_srv *S, ld_gen *g, ld_req *r, cJSON *stop, const char *const *markers, char *err, size_t errn);
 /* Waits for more text; afterwards text[emitted_before, emitted) is new.
  * Returns 1 once the generation is over. */
 int ld_gen_step(ld_gen *g);
@@ -77,6 +79,12 @@ void ld_api_chat(ld_srv *S, cJSON *req, ld_reply *rp, int template_only);
 void ld_api_completions(ld_srv *S, cJSON *req, ld_reply *rp);
 void ld_api_tokenize(ld_srv *S, cJSON *req, ld_reply *rp);
 void ld_api_detokenize(ld_srv *S, cJSON *req, ld_reply *rp);
+
+/* What the chat endpoint sends for a finished completion (the text after
+ * "<｜Assistant｜>" and "<think>" or "</think>", up to and including the
+ * end-of-sequence token): the message JSON, or the stream's events. For
+ * tests and debugging; needs the tokenizer. 0, or -1 with ld_last_error(). */
+int ld_chat_replay(ld_srv *S, const char *completion, int thinking, int stream, ld_strbuf *out);
 
 /* Request fields common to both generation endpoints into r; 0 or -1 with
  * an error reply made. */
