@@ -32,7 +32,7 @@ SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 need=()
-for p in gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static libcjson-dev:arm64 libpcre2-dev:arm64 libmicrohttpd-dev:arm64; do
+for p in gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static libcjson-dev:arm64 libpcre2-dev:arm64 libmicrohttpd-dev:arm64 libedit-dev:arm64; do
   installed "$p" || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Ladder needs to build and test. Safe to re-run;
 # does nothing when everything is already present.
-#   required: compiler, CMake, Ninja, pkg-config, cJSON, PCRE2, libmicrohttpd (the server)
+#   required: compiler, CMake, Ninja, pkg-config, cJSON, PCRE2, libmicrohttpd (the server), libedit (chat)
 #   optional: node + npm (tokenizer oracle tests; they skip without them), curl (the
 #             server's HTTP test),
 #             OpenCL ICD loader, headers and PoCL (the opencl backend; built only when found)
@@ -17,7 +17,7 @@ apt_install() {
 }
 
 missing=()
-for p in build-essential cmake ninja-build pkg-config libcjson-dev libpcre2-dev libmicrohttpd-dev; do
+for p in build-essential cmake ninja-build pkg-config libcjson-dev libpcre2-dev libmicrohttpd-dev libedit-dev; do
   installed "$p" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then

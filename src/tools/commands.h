@@ -13,6 +13,7 @@ int cmd_bench(int argc, char **argv);
 int cmd_conform(int argc, char **argv);
 int cmd_parity(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_chat(int argc, char **argv);
 /* text commands (tokenizer and chat encoding) */
 int cmd_tokenize(int argc, char **argv);
 int cmd_detokenize(int argc, char **argv);

@@ -25,6 +25,7 @@ static const struct command commands[] = {
     {"bench", cmd_bench, "measure decode/prefill/batched speed against the machine's rooflines"},
     {"conform", cmd_conform, "compare a backend with ref, op by op and layer by layer"},
     {"parity", cmd_parity, "end-to-end logit agreement of two backends"},
+    {"chat", cmd_chat, "an interactive multi-turn chat in the terminal"},
     {"serve", cmd_serve, "serve the model over HTTP with OpenAI's API (continuous batching)"},
     {"tokenize", cmd_tokenize, "print the token ids of a text"},
     {"detokenize", cmd_detokenize, "print the text of token ids read from stdin"},
