@@ -24,18 +24,18 @@ void ld_metrics_status(ld_metrics *m, int status) {
     pthread_mutex_unlock(&m->mu);
 }
 
-static void observe(ld_metrics *m, ld_hist *h, double s) {
+static void observe(ld_metrics *m, ld_hist *h, double s, long times) {
     pthread_mutex_lock(&m->mu);
     int b = 0;
     while (b < LD_HIST_BUCKETS && s > BOUNDS[b]) b++;
-    h->count[b]++;
-    h->sum += s;
-    h->n++;
+    h->count[b] += times;
+    h->sum += s * (double)times;
+    h->n += times;
     pthread_mutex_unlock(&m->mu);
 }
 
-void ld_metrics_ttft(ld_metrics *m, double s) { observe(m, &m->ttft, s); }
-void ld_metrics_itl(ld_metrics *m, double s) { observe(m, &m->itl, s); }
+void ld_metrics_ttft(ld_metrics *m, double s) { observe(m, &m->ttft, s, 1); }
+void ld_metrics_itl(ld_metrics *m, double s, long gaps) { observe(m, &m->itl, s, gaps); }
 
 static void put(ld_strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void put(ld_strbuf *b, const char *fmt, ...) {

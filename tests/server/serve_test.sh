@@ -102,6 +102,8 @@ while [ $i -lt 100 ]; do
 done
 check "disconnected clients' slots are freed" grep -q '^ladder_running_sequences 0$' "$W/metrics.body"
 check "/metrics counts 429s" grep -q 'ladder_requests_total{status="429"}' "$W/metrics.body"
+check "/metrics observed time to first token" grep -q '^ladder_time_to_first_token_seconds_count [1-9]' "$W/metrics.body"
+check "/metrics observed inter-token latency" grep -q '^ladder_inter_token_latency_seconds_count [1-9]' "$W/metrics.body"
 
 kill -TERM $PID
 i=0
