@@ -135,13 +135,6 @@ typedef struct {
     int include_usage, sent_final;
 } cmpl_stream;
 
-static void usage_into(cJSON *j, const ld_gen *g) {
-    cJSON *u = cJSON_AddObjectToObject(j, "usage");
-    cJSON_AddNumberToObject(u, "prompt_tokens", g->r->n_prompt);
-    cJSON_AddNumberToObject(u, "completion_tokens", g->consumed);
-    cJSON_AddNumberToObject(u, "total_tokens", g->r->n_prompt + g->consumed);
-}
-
 static cJSON *cmpl_chunk(ld_srv *S, const char *id, const char *text, size_t n, const char *finish) {
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "id", id);
@@ -160,30 +153,15 @@ static cJSON *cmpl_chunk(ld_srv *S, const char *id, const char *text, size_t n, 
     return j;
 }
 
-static void sse(ld_strbuf *b, cJSON *j) {
-    char *s = cJSON_PrintUnformatted(j);
-    ld_sb_puts(b, "data: ");
-    if (s) ld_sb_puts(b, s);
-    ld_sb_puts(b, "\n\n");
-    free(s);
-    cJSON_Delete(j);
-}
-
 static int cmpl_next(ld_stream *base, ld_strbuf *b) {
     cmpl_stream *s = (cmpl_stream *)base;
     if (s->sent_final) return 1;
     size_t from = s->g.emitted;
     int done = ld_gen_step(&s->g);
-    if (s->g.emitted > from) sse(b, cmpl_chunk(s->g.srv, s->id, s->g.text.p + from, s->g.emitted - from, NULL));
+    if (s->g.emitted > from) ld_sse(b, cmpl_chunk(s->g.srv, s->id, s->g.text.p + from, s->g.emitted - from, NULL));
     if (!done) return 0;
-    sse(b, cmpl_chunk(s->g.srv, s->id, "", 0, ld_finish_name(&s->g)));
-    if (s->include_usage) {
-        cJSON *j = cmpl_chunk(s->g.srv, s->id, "", 0, NULL);
-        cJSON_ReplaceItemInObject(j, "choices", cJSON_CreateArray());
-        usage_into(j, &s->g);
-        sse(b, j);
-    }
-    ld_sb_puts(b, "data: [DONE]\n\n");
+    ld_sse(b, cmpl_chunk(s->g.srv, s->id, "", 0, ld_finish_name(&s->g)));
+    ld_stream_end(b, s->include_usage ? cmpl_chunk(s->g.srv, s->id, "", 0, NULL) : NULL, &s->g);
     s->sent_final = 1;
     return 1;
 }
@@ -195,8 +173,7 @@ static void cmpl_free(ld_stream *base) {
     free(s);
 }
 
-/* shared by both generation endpoints: stream options */
-static int stream_flags(cJSON *req, int *stream, int *include_usage, ld_reply *rp) {
+int ld_api_stream_flags(cJSON *req, int *stream, int *include_usage, ld_reply *rp) {
     cJSON *st = cJSON_GetObjectItemCaseSensitive(req, "stream");
     if (st && !cJSON_IsBool(st) && !cJSON_IsNull(st)) {
         ld_reply_error(rp, 400, "invalid_request_error", "'stream' must be a boolean");
@@ -211,7 +188,7 @@ static int stream_flags(cJSON *req, int *stream, int *include_usage, ld_reply *r
 void ld_api_completions(ld_srv *S, cJSON *req, ld_reply *rp) {
     cJSON *p = cJSON_GetObjectItemCaseSensitive(req, "prompt");
     int n = 0, *ids = NULL, stream, inc;
-    if (stream_flags(req, &stream, &inc, rp)) return;
+    if (ld_api_stream_flags(req, &stream, &inc, rp)) return;
     if (cJSON_IsString(p)) {
         if (!S->tok) { ld_reply_error(rp, 400, "invalid_request_error", "this model has no tokenizer: send token ids"); return; }
         if (!(ids = encode(S, p->valuestring, &n, rp))) return;
@@ -260,7 +237,7 @@ void ld_api_completions(ld_srv *S, cJSON *req, ld_reply *rp) {
         cJSON *j = cmpl_chunk(S, s->id, s->g.text.p ? s->g.text.p : "", s->g.text.n, ld_finish_name(&s->g));
         cJSON *c0 = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "choices"), 0);
         cJSON_ReplaceItemInObject(c0, "logprobs", ld_gen_logprobs(&s->g, 0));
-        usage_into(j, &s->g);
+        ld_usage_into(j, &s->g);
         ld_reply_json(rp, 200, j);
     }
     cmpl_free(&s->base);

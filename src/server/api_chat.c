@@ -121,22 +121,13 @@ static cJSON *chunk(chat_stream *s, cJSON *delta, const char *finish) {
     return j;
 }
 
-static void sse(ld_strbuf *b, cJSON *j) {
-    char *t = cJSON_PrintUnformatted(j);
-    ld_sb_puts(b, "data: ");
-    if (t) ld_sb_puts(b, t);
-    ld_sb_puts(b, "\n\n");
-    free(t);
-    cJSON_Delete(j);
-}
-
 static void text_delta(chat_stream *s, ld_strbuf *b, const char *key, size_t from, size_t to) {
     if (to <= from) return;
     char *t = strndup(s->g.text.p + from, to - from);
     cJSON *d = cJSON_CreateObject();
     cJSON_AddStringToObject(d, key, t ? t : "");
     free(t);
-    sse(b, chunk(s, d, NULL));
+    ld_sse(b, chunk(s, d, NULL));
 }
 
 static long find(const ld_strbuf *t, size_t from, const char *pat) {
@@ -206,13 +197,6 @@ static const char *finish_reason(chat_stream *s, const cJSON *msg) {
     return ld_finish_name(&s->g);
 }
 
-static void usage_into(cJSON *j, const ld_gen *g) {
-    cJSON *u = cJSON_AddObjectToObject(j, "usage");
-    cJSON_AddNumberToObject(u, "prompt_tokens", g->r->n_prompt);
-    cJSON_AddNumberToObject(u, "completion_tokens", g->consumed);
-    cJSON_AddNumberToObject(u, "total_tokens", g->r->n_prompt + g->consumed);
-}
-
 static int chat_next(ld_stream *base, ld_strbuf *b) {
     chat_stream *s = (chat_stream *)base;
     if (s->sent_final) return 1;
@@ -220,7 +204,7 @@ static int chat_next(ld_stream *base, ld_strbuf *b) {
         cJSON *d = cJSON_CreateObject();
         cJSON_AddStringToObject(d, "role", "assistant");
         cJSON_AddStringToObject(d, "content", "");
-        sse(b, chunk(s, d, NULL));
+        ld_sse(b, chunk(s, d, NULL));
         s->sent_role = 1;
         return 0;
     }
@@ -238,20 +222,14 @@ static int chat_next(ld_stream *base, ld_strbuf *b) {
             cJSON_AddNumberToObject(x, "index", i);
             cJSON_AddItemToArray(arr, x);
         }
-        sse(b, chunk(s, d, NULL));
+        ld_sse(b, chunk(s, d, NULL));
     } else if (s->in_tools) {
         /* a block that did not parse: give it back as text */
         text_delta(s, b, "content", s->routed, s->g.text.n);
     }
-    sse(b, chunk(s, NULL, finish_reason(s, msg)));
+    ld_sse(b, chunk(s, NULL, finish_reason(s, msg)));
     cJSON_Delete(msg);
-    if (s->include_usage) {
-        cJSON *j = chunk(s, NULL, NULL);
-        cJSON_ReplaceItemInObject(j, "choices", cJSON_CreateArray());
-        usage_into(j, &s->g);
-        sse(b, j);
-    }
-    ld_sb_puts(b, "data: [DONE]\n\n");
+    ld_stream_end(b, s->include_usage ? chunk(s, NULL, NULL) : NULL, &s->g);
     s->sent_final = 1;
     return 1;
 }
@@ -354,10 +332,9 @@ void ld_api_chat(ld_srv *S, cJSON *req, ld_reply *rp, int template_only) {
         return;
     }
     if (cJSON_IsTrue(lp)) r->want_logprobs = cJSON_IsNumber(tl) ? (int)tl->valuedouble : 0;
-    cJSON *st = cJSON_GetObjectItemCaseSensitive(req, "stream");
-    if (st && !cJSON_IsBool(st) && !cJSON_IsNull(st)) {
+    int stream, include_usage;
+    if (ld_api_stream_flags(req, &stream, &include_usage, rp)) {
         ld_req_release(r);
-        ld_reply_error(rp, 400, "invalid_request_error", "'stream' must be a boolean");
         return;
     }
     chat_stream *s = calloc(1, sizeof *s);
@@ -368,8 +345,7 @@ void ld_api_chat(ld_srv *S, cJSON *req, ld_reply *rp, int template_only) {
     }
     s->thinking = o.thinking;
     s->in_content = !o.thinking;
-    cJSON *so = cJSON_GetObjectItemCaseSensitive(req, "stream_options");
-    s->include_usage = so && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(so, "include_usage"));
+    s->include_usage = include_usage;
     char err[300];
     int rc = ld_gen_start(S, &s->g, r, cJSON_GetObjectItemCaseSensitive(req, "stop"), MARKERS, err, sizeof err);
     if (rc) {
@@ -378,7 +354,7 @@ void ld_api_chat(ld_srv *S, cJSON *req, ld_reply *rp, int template_only) {
         return;
     }
     ld_api_new_id(s->id, sizeof s->id, "chatcmpl");
-    if (cJSON_IsTrue(st)) {
+    if (stream) {
         s->base = (ld_stream){chat_next, chat_free, chat_cancel};
         rp->status = 200;
         rp->stream = &s->base;
@@ -399,7 +375,7 @@ void ld_api_chat(ld_srv *S, cJSON *req, ld_reply *rp, int template_only) {
         cJSON_AddStringToObject(c, "finish_reason", finish_reason(s, msg));
         cJSON_AddItemToObject(c, "message", msg);
         cJSON_AddItemToObject(c, "logprobs", ld_gen_logprobs(&s->g, 1));
-        usage_into(j, &s->g);
+        ld_usage_into(j, &s->g);
         ld_reply_json(rp, 200, j);
     }
     chat_free(&s->base);

@@ -241,3 +241,28 @@ cJSON *ld_gen_logprobs(ld_gen *g, int chat) {
     pthread_mutex_unlock(&r->mu);
     return j;
 }
+
+void ld_sse(ld_strbuf *b, cJSON *j) {
+    char *t = cJSON_PrintUnformatted(j);
+    ld_sb_puts(b, "data: ");
+    if (t) ld_sb_puts(b, t);
+    ld_sb_puts(b, "\n\n");
+    free(t);
+    cJSON_Delete(j);
+}
+
+void ld_usage_into(cJSON *j, const ld_gen *g) {
+    cJSON *u = cJSON_AddObjectToObject(j, "usage");
+    cJSON_AddNumberToObject(u, "prompt_tokens", g->r->n_prompt);
+    cJSON_AddNumberToObject(u, "completion_tokens", g->consumed);
+    cJSON_AddNumberToObject(u, "total_tokens", g->r->n_prompt + g->consumed);
+}
+
+void ld_stream_end(ld_strbuf *b, cJSON *usage_chunk, const ld_gen *g) {
+    if (usage_chunk) {
+        cJSON_ReplaceItemInObject(usage_chunk, "choices", cJSON_CreateArray());
+        ld_usage_into(usage_chunk, g);
+        ld_sse(b, usage_chunk);
+    }
+    ld_sb_puts(b, "data: [DONE]\n\n");
+}

@@ -51,6 +51,14 @@ const char *ld_finish_name(const ld_gen *g);
  * (null when the request did not ask for them). */
 cJSON *ld_gen_logprobs(ld_gen *g, int chat);
 
+/* One server-sent event holding j (taken). */
+void ld_sse(ld_strbuf *b, cJSON *j);
+/* "usage" of a generation into the reply object j. */
+void ld_usage_into(cJSON *j, const ld_gen *g);
+/* A stream's end: the usage chunk when asked for (a chunk whose choices are
+ * replaced by []; taken), then "data: [DONE]". */
+void ld_stream_end(ld_strbuf *b, cJSON *usage_chunk, const ld_gen *g);
+
 /* A reply: a JSON body, or a stream of server-sent events. */
 typedef struct ld_stream ld_stream;
 struct ld_stream {
@@ -89,6 +97,9 @@ int ld_chat_replay(ld_srv *S, const char *completion, int thinking, int stream, 
 /* Request fields common to both generation endpoints into r; 0 or -1 with
  * an error reply made. */
 int ld_api_sampling(ld_srv *S, cJSON *req, ld_req *r, ld_reply *rp);
+/* "stream" (a boolean) and stream_options.include_usage; 0, or -1 with an
+ * error reply made. */
+int ld_api_stream_flags(cJSON *req, int *stream, int *include_usage, ld_reply *rp);
 /* "chatcmpl-..." / "cmpl-..." ids */
 void ld_api_new_id(char *out, size_t n, const char *prefix);
 
