@@ -158,6 +158,32 @@ typedef void (*ladder_observer)(void *ctx, const char *name, int layer, ladder_d
                                 int rows, int cols);
 void ladder_session_observe(ladder_session *s, ladder_observer fn, void *ctx);
 
+/* ----------------------------------------------------------- snapshots */
+
+/* A session's whole state (position, window rings, compressed entries,
+ * compressor and indexer state) copied to host memory, so a later sequence
+ * that starts with the same tokens (a system prompt, earlier turns) resumes
+ * from it instead of evaluating them again. It costs what the cache holds
+ * at that position: fixed window rings plus one entry per compressed block. */
+typedef struct ladder_snapshot ladder_snapshot;
+
+int ladder_session_save(const ladder_session *s, ladder_snapshot **out);
+/* Replaces s's state with the snapshot's; s continues exactly as the saved
+ * session would have. s must be on the snapshot's engine and reserve at
+ * least ladder_snapshot_pos positions. */
+int ladder_session_restore(ladder_session *s, const ladder_snapshot *snap);
+/* Tokens the saved session had consumed. */
+long ladder_snapshot_pos(const ladder_snapshot *snap);
+/* Host memory the snapshot holds. */
+size_t ladder_snapshot_bytes(const ladder_snapshot *snap);
+/* 1 when the saved state is the one a single call over its tokens gives
+ * (its first call had at least ladder_info.window tokens, or none was
+ * made): then a restored session fed more tokens gets the bits a fresh
+ * session fed all of them would (ladder_eval's promises). 0 otherwise: a
+ * short first call sizes the reference's window lists differently. */
+int ladder_snapshot_exact(const ladder_snapshot *snap);
+void ladder_snapshot_free(ladder_snapshot *snap);
+
 /* ---------------------------------------------------------- evaluation */
 
 typedef enum {

@@ -188,6 +188,13 @@ size_t ladder_session_kv_bytes(const ladder_engine *e, long context) { return ld
 ladder_engine *ladder_session_engine(const ladder_session *s) { return s->e; }
 ld_session *ld_engine_session(ladder_session *s) { return &s->s; }
 
+int ladder_session_save(const ladder_session *s, ladder_snapshot **out) { return ld_session_save(&s->s, out); }
+int ladder_session_restore(ladder_session *s, const ladder_snapshot *snap) { return ld_session_restore(&s->s, snap); }
+long ladder_snapshot_pos(const ladder_snapshot *snap) { return ld_snapshot_pos(snap); }
+size_t ladder_snapshot_bytes(const ladder_snapshot *snap) { return ld_snapshot_bytes(snap); }
+int ladder_snapshot_exact(const ladder_snapshot *snap) { return ld_snapshot_exact(snap); }
+void ladder_snapshot_free(ladder_snapshot *snap) { ld_snapshot_free(snap); }
+
 void ladder_session_observe(ladder_session *s, ladder_observer fn, void *ctx) {
     s->obs = fn;
     s->obs_ctx = ctx;

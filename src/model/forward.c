@@ -238,6 +238,7 @@ int ld_session_eval_block(ld_session *s, int layer, const int *ids, int n, ld_bf
 }
 
 void ld_session_advance(ld_session *s, int n) {
+    if (!s->calls) s->first_rows = n;
     s->pos += n;
     s->calls++;
 }

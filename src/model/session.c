@@ -22,6 +22,8 @@ static long state_floats(int ratio, int d) {
     return (long)c * ratio * c * d;
 }
 
+long ld_comp_state_floats(const ld_comp_cache *cc) { return state_floats(cc->ratio, cc->d); }
+
 size_t ld_session_kv_bytes(const ld_model *m, long ctx) {
     const ld_config *c = &m->cfg;
     if (ctx <= 0) ctx = default_ctx(m);
@@ -127,4 +129,5 @@ void ld_session_reset(ld_session *s) {
     }
     s->pos = 0;
     s->calls = 0;
+    s->first_rows = 0;
 }

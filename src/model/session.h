@@ -21,6 +21,9 @@ typedef struct {
     float *sc_state;
 } ld_comp_cache;
 
+/* floats in each of kv_state and sc_state */
+long ld_comp_state_floats(const ld_comp_cache *cc);
+
 typedef struct {
     ld_bf16 *win;     /* [window, head_dim] */
     ld_comp_cache comp, icomp;
@@ -37,6 +40,7 @@ typedef struct {
     size_t kv_bytes;  /* of the caches, counted in the model's budget */
     long pos;         /* tokens consumed so far */
     int calls;        /* forward calls made; the first one sizes the window list differently */
+    int first_rows;   /* tokens of the first call (0 before it) */
     ld_layer_cache *lc;
     ld_dump_fn dump;
     void *dump_ctx;
@@ -66,6 +70,22 @@ int ld_batch_eval(ld_session *const *ss, const int *const *ids, const int *n, in
 /* As ld_batch_eval; all_rows: logits [sum n, vocab] of every row instead of
  * each session's last one (rows in batch order). */
 int ld_batch_eval_rows(ld_session *const *ss, const int *const *ids, const int *n, int B, float *logits, int all_rows);
+
+/* A session's whole state in host memory: position, call history (the
+ * first call's size matters, see first_rows), window rings, compressed
+ * entries, compressor and indexer state. Restoring it into a session of the
+ * same model makes that session continue exactly as the saved one would. */
+typedef struct ladder_snapshot ld_snapshot; /* ladder.h's handle */
+int ld_session_save(const ld_session *s, ld_snapshot **out);
+/* s must belong to the snapshot's model and reserve at least its position. */
+int ld_session_restore(ld_session *s, const ld_snapshot *snap);
+long ld_snapshot_pos(const ld_snapshot *snap);
+size_t ld_snapshot_bytes(const ld_snapshot *snap);
+/* 1 when the saved state is that of one call over its tokens (no call yet,
+ * or a first call of at least one window), so any continuation gives the
+ * bits of a fresh session fed everything in one call. */
+int ld_snapshot_exact(const ld_snapshot *snap);
+void ld_snapshot_free(ld_snapshot *snap);
 
 /* Layer-level access, for conformance tools: runs block `layer` alone over
  * n tokens at positions pos..pos+n-1, h [n, hc_mult, dim] bf16 in/out (host

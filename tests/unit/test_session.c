@@ -128,6 +128,78 @@ int main(void) {
         free(lbat);
     }
 
+    /* snapshots: a state saved after a first call of at least one window and
+       some decode steps, restored into a session that held other tokens,
+       continues with the bits of one call over everything */
+    {
+        ladder_session *src = NULL, *dst = NULL, *small = NULL;
+        ladder_snapshot *snap = NULL, *early = NULL;
+        float *lg = malloc(sizeof(float) * (size_t)V);
+        CHECK(ladder_session_new(m, NULL, &src) == 0 && ladder_session_new(m, NULL, &dst) == 0, "init");
+        CHECK(ladder_eval(src, toks, 30, LADDER_LOGITS_NONE, NULL, NULL) == 0, "src prefill");
+        CHECK(ladder_session_save(src, &early) == 0, "save: %s", ladder_last_error());
+        for (int i = 30; i < 41; i++) CHECK(ladder_eval(src, toks + i, 1, LADDER_LOGITS_NONE, NULL, NULL) == 0, "step");
+        CHECK(ladder_session_save(src, &snap) == 0, "save: %s", ladder_last_error());
+        CHECK(snap && ladder_snapshot_pos(snap) == 41 && ladder_snapshot_exact(snap), "snapshot position/exactness");
+        CHECK(snap && early && ladder_snapshot_bytes(snap) > ladder_snapshot_bytes(early),
+              "a later snapshot holds more compressed entries");
+        CHECK(ladder_eval(dst, toks + 60, 33, LADDER_LOGITS_NONE, NULL, NULL) == 0, "dst holds other tokens");
+        CHECK(snap && ladder_session_restore(dst, snap) == 0, "restore: %s", ladder_last_error());
+        CHECK(ladder_session_pos(dst) == 41, "restored position %ld", ladder_session_pos(dst));
+        CHECK(ladder_eval(dst, toks + 41, NTOK - 41, LADDER_LOGITS_LAST, lg, NULL) == 0, "continue");
+        CHECK(same(ref, lg, V), "restored snapshot + rest differs from one call over all tokens");
+        CHECK(same_cache(s_ref, dst), "caches differ after a restored snapshot");
+        /* the same snapshot again, continued in other chunks */
+        CHECK(ladder_session_restore(dst, snap) == 0, "restore twice");
+        for (int p = 41; p < NTOK; p += 13) {
+            int k = NTOK - p < 13 ? NTOK - p : 13;
+            CHECK(ladder_eval(dst, toks + p, k, LADDER_LOGITS_LAST, lg, NULL) == 0, "chunk");
+        }
+        CHECK(same(ref, lg, V), "restored snapshot + chunks differs from one call");
+        /* the earlier snapshot is untouched by what came after it */
+        CHECK(early && ladder_session_restore(dst, early) == 0, "restore early");
+        CHECK(ladder_eval(dst, toks + 30, NTOK - 30, LADDER_LOGITS_LAST, lg, NULL) == 0, "continue early");
+        CHECK(same(ref, lg, V), "the snapshot at 30 + rest differs from one call");
+        /* too small a context, and another engine, are refused */
+        ladder_session_opts tiny_ctx = {.context = 32};
+        CHECK(ladder_session_new(m, &tiny_ctx, &small) == 0, "init small");
+        CHECK(snap && ladder_session_restore(small, snap) != 0 && strstr(ladder_last_error(), "reserves"),
+              "a snapshot of 41 positions restored into a 32-position session: %s", ladder_last_error());
+        ladder_engine *m2 = NULL;
+        ladder_session *other = NULL;
+        if (ladder_engine_open(dir, &eo, &m2) == 0 && ladder_session_new(m2, NULL, &other) == 0) {
+            CHECK(snap && ladder_session_restore(other, snap) != 0 && strstr(ladder_last_error(), "another engine"),
+                  "a snapshot restored on another engine: %s", ladder_last_error());
+        } else {
+            CHECK(0, "second engine: %s", ladder_last_error());
+        }
+        ladder_session_free(other);
+        ladder_engine_close(m2);
+        /* a short first call is not exact, yet a restore still continues as
+           the saved session does */
+        ladder_session *shortp = NULL;
+        ladder_snapshot *snap2 = NULL;
+        float *lg2 = malloc(sizeof(float) * (size_t)V);
+        CHECK(ladder_session_new(m, NULL, &shortp) == 0, "init");
+        CHECK(ladder_eval(shortp, toks, W / 2, LADDER_LOGITS_NONE, NULL, NULL) == 0, "short prefill");
+        for (int i = W / 2; i < 25; i++) CHECK(ladder_eval(shortp, toks + i, 1, LADDER_LOGITS_NONE, NULL, NULL) == 0, "step");
+        CHECK(ladder_session_save(shortp, &snap2) == 0, "save");
+        CHECK(snap2 && !ladder_snapshot_exact(snap2), "a first call of %d < window %d reported exact", W / 2, W);
+        CHECK(snap2 && ladder_session_restore(dst, snap2) == 0, "restore");
+        CHECK(ladder_eval(shortp, toks + 25, NTOK - 25, LADDER_LOGITS_LAST, lg, NULL) == 0, "continue saved");
+        CHECK(ladder_eval(dst, toks + 25, NTOK - 25, LADDER_LOGITS_LAST, lg2, NULL) == 0, "continue restored");
+        CHECK(same(lg, lg2, V), "a restored inexact snapshot diverges from the session it was saved from");
+        ladder_snapshot_free(snap2);
+        ladder_session_free(shortp);
+        free(lg2);
+        ladder_snapshot_free(snap);
+        ladder_snapshot_free(early);
+        ladder_session_free(src);
+        ladder_session_free(dst);
+        ladder_session_free(small);
+        free(lg);
+    }
+
     /* reset returns a session to an empty state */
     ladder_session_reset(a);
     CHECK(ladder_eval(a, toks, NTOK, LADDER_LOGITS_LAST, la, NULL) == 0, "after reset");
