@@ -32,8 +32,10 @@ if [ -z "$dir" ]; then
   "$ladder" synth --preset tiny --seed 9 --tokenizer -o "$work/m" 2>/dev/null
   dir=$work/m
 fi
+# a small prefix cache: it reaches its bound during warm-up, so memory that
+# grows after that is not the cache's
 "$ladder" serve -m "$dir" --port 0 --port-file "$work/port" --parallel 16 --queue 1024 --ctx 1024 \
-  --max-tokens 256 --max-conns 512 >"$work/serve.log" 2>&1 &
+  --max-tokens 256 --max-conns 512 --prefix-cache 4 >"$work/serve.log" 2>&1 &
 pid=$!
 for _ in $(seq 300); do [ -s "$work/port" ] && break; sleep 0.1; done
 [ -s "$work/port" ] || { echo "FAIL  the server did not start"; cat "$work/serve.log"; exit 1; }
@@ -100,7 +102,7 @@ done
 for i in $(seq 1 2 15); do wait "${pids[$i]}" 2>/dev/null || true; done
 m=$(curl -s "$url/metrics")
 finished=$(cat "$work"/p2_* | grep -c 'data: \[DONE\]' || true)
-echo "  slots freed: $([ $free = 1 ] && echo yes || echo NO); streams that ran to the end: $finished of 8"
+echo "  slots freed: $([ $free = 1 ] && echo yes || echo NO); streams that ran to the end: $finished (the 8 kept connected must; a cut one may have ended first)"
 echo "  $(grep '^ladder_running_sequences' <<<"$m"), $(grep '^ladder_queue_depth' <<<"$m")"
 [ $free = 1 ] && grep -q '^ladder_running_sequences 0$' <<<"$m" && [ "$finished" -ge 8 ] || fail=1
 

@@ -279,6 +279,22 @@ int ld_chat_replay(ld_srv *S, const char *completion, int thinking, int stream, 
     return out->oom ? ld_set_error("out of memory") : 0;
 }
 
+/* Tokens before the prompt's last user turn: the system prompt and the
+ * earlier turns, which the conversation's next request repeats (its newest
+ * turn is not). "<｜User｜>" is a special token, so the text before it
+ * tokenizes to a prefix of the whole; checked, 0 if not. */
+static int last_turn_start(ld_srv *S, const char *prompt, const int32_t *t, size_t tn) {
+    const char *last = NULL;
+    for (const char *p = prompt; (p = strstr(p, LD_DSV4_USER)); p += strlen(LD_DSV4_USER)) last = p;
+    if (!last || last == prompt) return 0;
+    int32_t *h;
+    size_t hn;
+    if (ld_tokenizer_encode(S->tok, prompt, (size_t)(last - prompt), NULL, &h, &hn)) return 0;
+    int ok = hn > 0 && hn < tn && !memcmp(h, t, sizeof *h * hn);
+    free(h);
+    return ok ? (int)hn : 0;
+}
+
 void ld_api_chat(ld_srv *S, cJSON *req, ld_reply *rp, int template_only) {
     ld_chat_opts o = {0};
     if (chat_mode(req, &o, rp)) return;
@@ -305,11 +321,13 @@ void ld_api_chat(ld_srv *S, cJSON *req, ld_reply *rp, int template_only) {
     int32_t *t;
     size_t tn;
     int bad = ld_tokenizer_encode(S->tok, prompt, strlen(prompt), NULL, &t, &tn);
-    free(prompt);
     if (bad) {
+        free(prompt);
         ld_reply_error(rp, 400, "invalid_request_error", "cannot tokenize the prompt: %s", ladder_last_error());
         return;
     }
+    int cache_at = last_turn_start(S, prompt, t, tn);
+    free(prompt);
     int *ids = malloc(sizeof(int) * (tn ? tn : 1));
     for (size_t i = 0; ids && i < tn; i++) ids[i] = t[i];
     free(t);
@@ -319,6 +337,7 @@ void ld_api_chat(ld_srv *S, cJSON *req, ld_reply *rp, int template_only) {
         ld_reply_error(rp, 500, "server_error", "out of memory");
         return;
     }
+    r->cache_at = cache_at;
     if (ld_api_sampling(S, req, r, rp)) {
         ld_req_release(r);
         return;

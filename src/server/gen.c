@@ -256,6 +256,9 @@ void ld_usage_into(cJSON *j, const ld_gen *g) {
     cJSON_AddNumberToObject(u, "prompt_tokens", g->r->n_prompt);
     cJSON_AddNumberToObject(u, "completion_tokens", g->consumed);
     cJSON_AddNumberToObject(u, "total_tokens", g->r->n_prompt + g->consumed);
+    /* OpenAI's shape for prompt tokens served from the prefix cache */
+    cJSON *d = cJSON_AddObjectToObject(u, "prompt_tokens_details");
+    cJSON_AddNumberToObject(d, "cached_tokens", g->r->cached);
 }
 
 void ld_stream_end(ld_strbuf *b, cJSON *usage_chunk, const ld_gen *g) {

@@ -41,7 +41,7 @@ static void on_signal(int sig) {
 ld_server_opts ld_server_opts_default(void) {
     return (ld_server_opts){.host = "127.0.0.1", .port = 8080, .model_name = "ladder", .parallel = 4, .context = 0,
                             .queue = 64, .max_tokens = 4096, .max_body = 4 << 20, .max_conns = 256, .timeout_s = 60,
-                            .drain_s = 10};
+                            .drain_s = 10, .prefix_bytes = (size_t)512 << 20};
 }
 
 /* constant time in the length of the expected key */
@@ -159,7 +159,8 @@ int ld_server_run(ladder_engine *e, ld_tokenizer *tok, const ld_server_opts *o) 
         fprintf(stderr, "ladder serve: error: --host '%s' is not an IPv4 address\n", o->host);
         return 1;
     }
-    ld_sched_opts so = {.parallel = S.o.parallel, .context = S.o.context, .queue = S.o.queue};
+    ld_sched_opts so = {.parallel = S.o.parallel, .context = S.o.context, .queue = S.o.queue,
+                        .prefix_bytes = S.o.prefix_bytes};
     if (!(S.sched = ld_sched_new(e, &so))) {
         fprintf(stderr, "ladder serve: error: cannot make %d sessions of %ld positions: %s\n", S.o.parallel,
                 S.o.context, ladder_last_error());

@@ -80,4 +80,19 @@ void ld_metrics_render(ld_metrics *m, const ld_sched_stats *st, ld_strbuf *b) {
         st->kv_bytes_total > 0 ? st->kv_bytes_used / st->kv_bytes_total : 0.0);
     put(b, "# HELP ladder_batch_steps_total Batched forward steps\n# TYPE ladder_batch_steps_total counter\n"
            "ladder_batch_steps_total %ld\n", st->steps);
+    const ld_prefix_stats *p = &st->prefix;
+    put(b, "# HELP ladder_prefix_cache_hits_total Requests resumed from a cached prefix\n"
+           "# TYPE ladder_prefix_cache_hits_total counter\nladder_prefix_cache_hits_total %ld\n", p->hits);
+    put(b, "# HELP ladder_prefix_cache_misses_total Requests that found no cached prefix\n"
+           "# TYPE ladder_prefix_cache_misses_total counter\nladder_prefix_cache_misses_total %ld\n", p->misses);
+    put(b, "# HELP ladder_prefix_cache_hit_tokens_total Prompt tokens resumed instead of evaluated\n"
+           "# TYPE ladder_prefix_cache_hit_tokens_total counter\nladder_prefix_cache_hit_tokens_total %ld\n",
+        p->hit_tokens);
+    put(b, "# HELP ladder_prefix_cache_entries Snapshots held\n# TYPE ladder_prefix_cache_entries gauge\n"
+           "ladder_prefix_cache_entries %ld\n", p->entries);
+    put(b, "# HELP ladder_prefix_cache_bytes Host memory the snapshots hold\n# TYPE ladder_prefix_cache_bytes gauge\n"
+           "ladder_prefix_cache_bytes %zu\n", p->bytes);
+    put(b, "# HELP ladder_prefix_cache_evictions_total Snapshots dropped for room\n"
+           "# TYPE ladder_prefix_cache_evictions_total counter\nladder_prefix_cache_evictions_total %ld\n",
+        p->evictions);
 }

@@ -29,6 +29,7 @@ struct ld_sched {
     ld_sched_stats st;
     float *logits; /* [parallel, vocab] */
     int *tokbuf;   /* one token per slot */
+    ld_prefix *prefix;
 };
 
 ld_req *ld_req_new(const int *prompt, int n_prompt) {
@@ -165,16 +166,49 @@ static void admit(ld_sched *S) {
         sl->fed = 0;
         S->running++;
         S->st.prompt_tokens += r->n_prompt;
+        pthread_mutex_unlock(&S->mu);
+        long hit = ld_prefix_restore(S->prefix, r->prompt, r->n_prompt, sl->s);
+        if (hit > 0) sl->fed = r->cached = (int)hit;
+        pthread_mutex_lock(&S->mu);
+        ld_prefix_get_stats(S->prefix, &S->st.prefix);
     }
     pthread_mutex_unlock(&S->mu);
+}
+
+/* Snapshots for the prefix cache: failures only cost later hits. */
+static void remember(ld_sched *S, const int *key, ladder_session *s) {
+    if (!S->prefix) return;
+    ld_prefix_save(S->prefix, key, s);
+    pthread_mutex_lock(&S->mu);
+    ld_prefix_get_stats(S->prefix, &S->st.prefix);
+    pthread_mutex_unlock(&S->mu);
+}
+
+/* A finished sequence's state, keyed by what it consumed: the prompt and
+ * every generated token but the last (sampled, never fed). */
+static void remember_sequence(ld_sched *S, slot *sl) {
+    ld_req *r = sl->r;
+    if (!S->prefix || r->finish == LD_FIN_ERROR || r->finish == LD_FIN_CANCELLED) return;
+    long n = ladder_session_pos(sl->s);
+    if (n != r->n_prompt + r->n_out - 1) return;
+    int *key = malloc(sizeof(int) * (size_t)(n > 0 ? n : 1));
+    if (!key) return;
+    memcpy(key, r->prompt, sizeof(int) * (size_t)r->n_prompt);
+    memcpy(key + r->n_prompt, r->out, sizeof(int) * (size_t)(n - r->n_prompt));
+    remember(S, key, sl->s);
+    free(key);
 }
 
 /* Prefill tokens of one sequence in this step: the whole prompt up to the
  * chunk, the first chunk at least a window (bit-identical chunking). */
 static int chunk_len(const ld_sched *S, const slot *sl) {
-    int left = sl->r->n_prompt - sl->fed, c = S->o.chunk;
+    int left = sl->r->n_prompt - sl->fed, c = S->o.chunk, at = sl->r->cache_at - sl->fed;
     if (sl->fed == 0 && c < S->info->window) c = S->info->window;
-    return left < c ? left : c;
+    if (left > c) left = c;
+    /* end a chunk where the prompt is snapshotted, unless that would make a
+       first call shorter than a window (not exact) */
+    if (at > 0 && at < left && (sl->fed > 0 || at >= S->info->window)) left = at;
+    return left;
 }
 
 static void *loop(void *arg) {
@@ -225,8 +259,12 @@ static void *loop(void *arg) {
             }
             int prefilling = sl->fed < sl->r->n_prompt;
             if (prefilling) sl->fed += n[b];
+            if (prefilling && sl->fed == sl->r->cache_at) remember(S, sl->r->prompt, sl->s);
             if (prefilling && sl->fed < sl->r->n_prompt) continue; /* more prompt to read */
-            if (push_token(S, sl, S->logits + (size_t)b * (size_t)S->info->vocab_size)) release_slot(S, sl);
+            if (push_token(S, sl, S->logits + (size_t)b * (size_t)S->info->vocab_size)) {
+                remember_sequence(S, sl);
+                release_slot(S, sl);
+            }
         }
     }
     free(ss);
@@ -253,10 +291,13 @@ ld_sched *ld_sched_new(ladder_engine *e, const ld_sched_opts *o) {
     for (int i = 0; i < o->parallel; i++)
         if (ladder_session_new(e, &so, &S->slots[i].s)) goto fail;
     S->st.slots = o->parallel;
+    if (o->prefix_bytes && !(S->prefix = ld_prefix_new(o->prefix_bytes))) goto fail;
+    ld_prefix_get_stats(S->prefix, &S->st.prefix);
     S->st.kv_bytes_total = (double)ladder_session_kv_bytes(e, o->context) * o->parallel;
     if (pthread_create(&S->th, NULL, loop, S)) goto fail;
     return S;
 fail:
+    ld_prefix_free(S->prefix);
     if (S->slots)
         for (int i = 0; i < o->parallel; i++) ladder_session_free(S->slots[i].s);
     free(S->slots);
@@ -333,6 +374,7 @@ void ld_sched_free(ld_sched *S) {
         ld_req_release(q);
         q = nx;
     }
+    ld_prefix_free(S->prefix);
     pthread_mutex_destroy(&S->mu);
     pthread_cond_destroy(&S->cv);
     free(S->slots);

@@ -6,7 +6,10 @@
  * ones, so each weight is read once per step for all of them. Chunks are cut
  * from the request alone (never from the batch), the first at least one
  * window long, so a request's tokens are the same whether it runs alone or
- * beside others (ladder.h's promises). */
+ * beside others (ladder.h's promises). A request whose prompt starts with a
+ * cached prefix resumes from its snapshot (server/prefix.h); prompts are
+ * snapshotted where their last message starts, and sequences where they
+ * end, for the requests that extend them. */
 #ifndef LADDER_SERVER_SCHED_H
 #define LADDER_SERVER_SCHED_H
 
@@ -15,6 +18,7 @@
 
 #include "ladder.h"
 #include "runtime/sampler.h"
+#include "server/prefix.h"
 
 typedef enum { LD_FIN_NONE = 0, LD_FIN_STOP, LD_FIN_LENGTH, LD_FIN_CANCELLED, LD_FIN_ERROR } ld_finish;
 
@@ -28,6 +32,9 @@ typedef struct ld_req {
     int stop_at_eos;
     ld_sampling sampling;
     int want_logprobs; /* top alternatives per token, 0..LD_MAX_TOP (-1: none) */
+    /* a prompt position worth a snapshot for later requests (0: none): where
+       the last message starts, which a conversation's next turn extends */
+    int cache_at;
     /* out, under mu */
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -36,6 +43,7 @@ typedef struct ld_req {
     int *top_id;                   /* [n_out * want_logprobs] */
     float *top_lp;
     int n_out, cap;
+    int cached;                    /* prompt tokens resumed from the prefix cache */
     ld_finish finish;              /* set once, when done */
     char error[256];
     double t_submit, t_first, t_done;
@@ -56,6 +64,7 @@ typedef struct {
     long context;    /* positions each session reserves */
     int queue;       /* requests waiting beyond the running ones */
     int chunk;       /* prefill tokens of one sequence per step (0: automatic) */
+    size_t prefix_bytes; /* bound on the prefix cache's snapshots (0: none) */
 } ld_sched_opts;
 
 /* Counters for /metrics (read under ld_sched_snapshot). */
@@ -64,6 +73,7 @@ typedef struct {
     long prompt_tokens, generated_tokens;
     double kv_bytes_used, kv_bytes_total;
     long steps;
+    ld_prefix_stats prefix;
 } ld_sched_stats;
 
 ld_sched *ld_sched_new(ladder_engine *e, const ld_sched_opts *o);

@@ -28,6 +28,10 @@ static const char *usage =
     "  --max-conns N       concurrent connections (default 256)\n"
     "  --timeout S         idle connection timeout in seconds (default 60)\n"
     "  --drain S           on SIGTERM, seconds running requests may take (default 10)\n"
+    "  --prefix-cache MB   host memory for snapshots of earlier prompts and\n"
+    "                      conversations, resumed by requests that start with the\n"
+    "                      same tokens; output is identical either way (default 512;\n"
+    "                      0: off)\n"
     "  --model-name NAME   the model id clients see (default: DIR's last component)\n"
     "  --port-file FILE    write the bound port to FILE once listening\n"
     "  -t FILE             tokenizer.json (default: DIR/tokenizer.json; without one\n"
@@ -61,7 +65,7 @@ int cmd_serve(int argc, char **argv) {
         static const struct { const char *flag; long lo, hi; } ints[] = {
             {"--port", 0, 65535}, {"--parallel", 1, 256}, {"--ctx", 1, 1L << 30}, {"--queue", 0, 1 << 20},
             {"--max-tokens", 1, 1 << 24}, {"--max-body", 1024, 1L << 31}, {"--max-conns", 1, 1 << 16},
-            {"--timeout", 1, 86400}, {"--drain", 0, 86400}};
+            {"--timeout", 1, 86400}, {"--drain", 0, 86400}, {"--prefix-cache", 0, 1L << 24}};
         int k = -1;
         for (int j = 0; j < (int)(sizeof ints / sizeof ints[0]); j++)
             if (!strcmp(a, ints[j].flag)) k = j;
@@ -79,7 +83,8 @@ int cmd_serve(int argc, char **argv) {
         case 5: o.max_body = (size_t)n; break;
         case 6: o.max_conns = (int)n; break;
         case 7: o.timeout_s = (int)n; break;
-        default: o.drain_s = d; break;
+        case 8: o.drain_s = d; break;
+        default: o.prefix_bytes = (size_t)n << 20; break;
         }
     }
     if (!dir) return cli_usage("serve", "-m DIR is required (see --help)");

@@ -1,7 +1,8 @@
 #!/bin/sh
 # ladder serve over HTTP with curl, on a synthesized tiny checkpoint (with its
 # synthetic tokenizer): endpoints, OpenAI error objects per kind, streaming,
-# determinism alone vs beside 7 other streams, seeds, the queue limit (429),
+# determinism alone vs beside 7 other streams, seeds, prefix reuse (the same
+# answers with and without a cache hit), the queue limit (429),
 # clients that disconnect mid-stream (their slots freed), SIGTERM (exit 0).
 # usage: serve_test.sh LADDER WORKDIR       exit 77: skipped
 L=$1
@@ -81,6 +82,30 @@ req seedb POST /v1/completions "$s1" >/dev/null
 sed 's/"id":"[^"]*"//; s/"created":[0-9]*//' "$W/seeda.body" >"$W/seeda.norm"
 sed 's/"id":"[^"]*"//; s/"created":[0-9]*//' "$W/seedb.body" >"$W/seedb.norm"
 check "same seed, same text" cmp -s "$W/seeda.norm" "$W/seedb.norm"
+
+# prefix reuse: a shared system prompt, then a conversation's next turn,
+# each asked twice (the second time resumed from the prefix cache); greedy
+# and seeded answers identical with and without the hit
+sys=$(seq -s ' ' 1000 1029)
+t1="{\"role\":\"system\",\"content\":\"numbers $sys\"},{\"role\":\"user\",\"content\":\"Hello there\"}"
+t2="$t1,{\"role\":\"assistant\",\"content\":\"Hi! How can I help?\"},{\"role\":\"user\",\"content\":\"Count on\"}"
+n=0
+for msgs in "$t1" "$t2"; do
+  for samp in '"temperature":0' '"temperature":1,"seed":11'; do
+    n=$((n + 1))
+    body="{\"messages\":[$msgs],\"max_tokens\":16,$samp}"
+    req pfx${n}a POST /v1/chat/completions "$body" >/dev/null
+    req pfx${n}b POST /v1/chat/completions "$body" >/dev/null
+    sed 's/"id":"[^"]*"//; s/"created":[0-9]*//; s/"cached_tokens":[0-9]*//' "$W/pfx${n}a.body" >"$W/pfx${n}a.norm"
+    sed 's/"id":"[^"]*"//; s/"created":[0-9]*//; s/"cached_tokens":[0-9]*//' "$W/pfx${n}b.body" >"$W/pfx${n}b.norm"
+    check "prefix reuse #$n: the same answer with and without a hit" cmp -s "$W/pfx${n}a.norm" "$W/pfx${n}b.norm"
+    check "prefix reuse #$n: the repeat resumed cached tokens" grep -q '"cached_tokens":[1-9]' "$W/pfx${n}b.body"
+  done
+done
+check "the first turn resumed nothing" grep -q '"cached_tokens":0' "$W/pfx1a.body"
+check "the second turn resumed the first's system prompt" grep -q '"cached_tokens":[1-9]' "$W/pfx3a.body"
+req metrics GET /metrics >/dev/null
+check "/metrics counts prefix-cache hits" grep -q '^ladder_prefix_cache_hits_total [1-9]' "$W/metrics.body"
 
 # 8 slots + 2 queued: the 11th and later concurrent requests are refused
 pids=""
