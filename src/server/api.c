@@ -81,6 +81,13 @@ int ld_api_sampling(ld_srv *S, cJSON *req, ld_req *r, ld_reply *rp) {
             r->max_new = (int)v;
         }
     }
+    /* vLLM's extension, for benchmarks: generate max_tokens whatever comes */
+    cJSON *ie = cJSON_GetObjectItemCaseSensitive(req, "ignore_eos");
+    if (ie && !cJSON_IsBool(ie) && !cJSON_IsNull(ie)) {
+        ld_reply_error(rp, 400, "invalid_request_error", "'ignore_eos' must be a boolean");
+        return -1;
+    }
+    if (cJSON_IsTrue(ie)) r->stop_at_eos = 0;
     long room = S->o.context - r->n_prompt;
     if (room <= 0) {
         ld_reply_error(rp, 400, "invalid_request_error",
