@@ -152,11 +152,9 @@ void ld_gen_free(ld_gen *g) {
     if (g->r && g->srv) {
         ld_req *r = g->r;
         pthread_mutex_lock(&r->mu);
-        double t0 = r->t_submit, t1 = r->t_first, t2 = r->t_done;
-        int n = r->n_out;
+        double t0 = r->t_submit, t1 = r->t_first;
         pthread_mutex_unlock(&r->mu);
         if (t1 > 0 && t0 > 0) ld_metrics_ttft(&g->srv->m, t1 - t0);
-        if (n > 1 && t2 > t1) ld_metrics_itl(&g->srv->m, (t2 - t1) / (n - 1), n - 1);
     }
     if (g->r) {
         ld_gen_cancel(g);

@@ -44,6 +44,8 @@ ld_server_opts ld_server_opts_default(void) {
                             .drain_s = 10, .prefix_bytes = (size_t)512 << 20};
 }
 
+static void on_gap(void *m, double s) { ld_metrics_itl(m, s); }
+
 /* constant time in the length of the expected key */
 static int key_ok(const char *got, const char *want) {
     size_t gl = strlen(got), wl = strlen(want);
@@ -159,14 +161,16 @@ int ld_server_run(ladder_engine *e, ld_tokenizer *tok, const ld_server_opts *o) 
         fprintf(stderr, "ladder serve: error: --host '%s' is not an IPv4 address\n", o->host);
         return 1;
     }
+    ld_metrics_init(&S.m);
     ld_sched_opts so = {.parallel = S.o.parallel, .context = S.o.context, .queue = S.o.queue,
-                        .prefix_bytes = S.o.prefix_bytes};
+                        .prefix_bytes = S.o.prefix_bytes, .chunk = S.o.prefill_chunk,
+                        .on_gap = on_gap, .user = &S.m};
     if (!(S.sched = ld_sched_new(e, &so))) {
         fprintf(stderr, "ladder serve: error: cannot make %d sessions of %ld positions: %s\n", S.o.parallel,
                 S.o.context, ladder_last_error());
+        ld_metrics_free(&S.m);
         return 1;
     }
-    ld_metrics_init(&S.m);
     signal(SIGPIPE, SIG_IGN);
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGTERM, &sa, NULL);

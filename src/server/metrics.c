@@ -35,7 +35,7 @@ static void observe(ld_metrics *m, ld_hist *h, double s, long times) {
 }
 
 void ld_metrics_ttft(ld_metrics *m, double s) { observe(m, &m->ttft, s, 1); }
-void ld_metrics_itl(ld_metrics *m, double s, long gaps) { observe(m, &m->itl, s, gaps); }
+void ld_metrics_itl(ld_metrics *m, double s) { observe(m, &m->itl, s, 1); }
 
 static void put(ld_strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void put(ld_strbuf *b, const char *fmt, ...) {

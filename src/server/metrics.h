@@ -27,8 +27,8 @@ void ld_metrics_init(ld_metrics *m);
 void ld_metrics_free(ld_metrics *m);
 void ld_metrics_status(ld_metrics *m, int status);
 void ld_metrics_ttft(ld_metrics *m, double s);
-/* a request's mean gap between tokens, counted once per gap */
-void ld_metrics_itl(ld_metrics *m, double s, long gaps);
+/* one gap between consecutive tokens of a request */
+void ld_metrics_itl(ld_metrics *m, double s);
 void ld_metrics_render(ld_metrics *m, const ld_sched_stats *st, ld_strbuf *b);
 
 #endif

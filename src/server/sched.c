@@ -30,6 +30,7 @@ struct ld_sched {
     float *logits; /* [parallel, vocab] */
     int *tokbuf;   /* one token per slot */
     ld_prefix *prefix;
+    int rr; /* the prefilling slot served first next step (fairness) */
 };
 
 ld_req *ld_req_new(const int *prompt, int n_prompt) {
@@ -93,6 +94,7 @@ static void logprobs(const float *lg, int V, int tok, int top, float *lp, int *i
 static int push_token(ld_sched *S, slot *sl, const float *lg) {
     ld_req *r = sl->r;
     int tok = ld_sampler_next(&sl->smp, lg);
+    double gap = -1;
     pthread_mutex_lock(&r->mu);
     int ok = 1;
     if (r->n_out == r->cap) {
@@ -117,11 +119,15 @@ static int push_token(ld_sched *S, slot *sl, const float *lg) {
                      r->top_id + (size_t)r->n_out * (size_t)r->want_logprobs,
                      r->top_lp + (size_t)r->n_out * (size_t)r->want_logprobs);
         r->out[r->n_out++] = tok;
-        if (r->n_out == 1) r->t_first = ld_now();
+        double t = ld_now();
+        if (r->n_out == 1) r->t_first = t;
+        else gap = t - r->t_last;
+        r->t_last = t;
         pthread_cond_broadcast(&r->cv);
     }
     int n = r->n_out;
     pthread_mutex_unlock(&r->mu);
+    if (gap >= 0 && S->o.on_gap) S->o.on_gap(S->o.user, gap);
     pthread_mutex_lock(&S->mu);
     S->st.generated_tokens++;
     pthread_mutex_unlock(&S->mu);
@@ -199,8 +205,9 @@ static void remember_sequence(ld_sched *S, slot *sl) {
     free(key);
 }
 
-/* Prefill tokens of one sequence in this step: the whole prompt up to the
- * chunk, the first chunk at least a window (bit-identical chunking). */
+/* Prefill tokens of one sequence in its next step: the rest of the prompt up
+ * to the chunk, the first chunk at least a window (bit-identical chunking).
+ * Cut from the request alone, never from what else the step holds. */
 static int chunk_len(const ld_sched *S, const slot *sl) {
     int left = sl->r->n_prompt - sl->fed, c = S->o.chunk, at = sl->r->cache_at - sl->fed;
     if (sl->fed == 0 && c < S->info->window) c = S->info->window;
@@ -225,8 +232,14 @@ static void *loop(void *arg) {
         pthread_mutex_unlock(&S->mu);
         if (quit || !ss || !ids || !n || !which) break;
         if (!stopping) admit(S);
-        int B = 0;
-        for (int i = 0; i < P; i++) {
+        /* every decoding sequence steps; prefill chunks share a budget of
+           o.chunk tokens per step (at least one chunk goes in), so a long
+           prompt, or many arriving at once, delays the decodes by about one
+           chunk's time per step, not by the whole prompt */
+        int B = 0, budget = S->o.chunk, prefills = 0;
+        S->rr = (S->rr + 1) % P;
+        for (int k = 0; k < P; k++) {
+            int i = (S->rr + k) % P;
             slot *sl = &S->slots[i];
             if (!sl->r) continue;
             if (atomic_load(&sl->r->cancel) || (stopping && ld_now() > deadline)) {
@@ -234,11 +247,16 @@ static void *loop(void *arg) {
                 release_slot(S, sl);
                 continue;
             }
-            ss[B] = sl->s;
             if (sl->fed < sl->r->n_prompt) {
+                int c = chunk_len(S, sl);
+                if (prefills && c > budget) continue; /* next step */
+                budget -= c;
+                prefills++;
+                ss[B] = sl->s;
                 ids[B] = sl->r->prompt + sl->fed;
-                n[B] = chunk_len(S, sl);
+                n[B] = c;
             } else {
+                ss[B] = sl->s;
                 S->tokbuf[i] = sl->last;
                 ids[B] = &S->tokbuf[i];
                 n[B] = 1;
@@ -280,7 +298,7 @@ ld_sched *ld_sched_new(ladder_engine *e, const ld_sched_opts *o) {
     S->e = e;
     S->info = ladder_engine_info(e);
     S->o = *o;
-    if (S->o.chunk <= 0) S->o.chunk = 256;
+    if (S->o.chunk <= 0) S->o.chunk = LD_SCHED_CHUNK;
     S->slots = calloc((size_t)o->parallel, sizeof *S->slots);
     S->logits = malloc(sizeof(float) * (size_t)o->parallel * (size_t)S->info->vocab_size);
     S->tokbuf = malloc(sizeof(int) * (size_t)o->parallel);

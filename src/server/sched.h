@@ -46,7 +46,7 @@ typedef struct ld_req {
     int cached;                    /* prompt tokens resumed from the prefix cache */
     ld_finish finish;              /* set once, when done */
     char error[256];
-    double t_submit, t_first, t_done;
+    double t_submit, t_first, t_last, t_done;
     atomic_int cancel;             /* set by the client side: stop at the next step */
     atomic_int refs;               /* the HTTP side and the scheduler */
     struct ld_req *next;
@@ -59,12 +59,21 @@ void ld_req_release(ld_req *r);
 
 typedef struct ld_sched ld_sched;
 
+/* Prefill tokens per step by default: on a compute-bound CPU prefill, a
+ * chunk's time is what every decoding sequence waits in that step, while
+ * larger chunks gain little (the weights are read once per step either way). */
+#define LD_SCHED_CHUNK 64
+
 typedef struct {
     int parallel;    /* sessions decoded together */
     long context;    /* positions each session reserves */
     int queue;       /* requests waiting beyond the running ones */
-    int chunk;       /* prefill tokens of one sequence per step (0: automatic) */
+    int chunk;       /* prefill tokens per step, all sequences together (0: LD_SCHED_CHUNK) */
     size_t prefix_bytes; /* bound on the prefix cache's snapshots (0: none) */
+    /* (optional) each gap between two consecutive tokens of a request, in
+       seconds, called on the scheduler's thread */
+    void (*on_gap)(void *user, double seconds);
+    void *user;
 } ld_sched_opts;
 
 /* Counters for /metrics (read under ld_sched_snapshot). */

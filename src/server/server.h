@@ -22,6 +22,7 @@ typedef struct {
     int timeout_s;         /* idle connection timeout */
     double drain_s;        /* on SIGTERM: how long in-flight requests may finish */
     size_t prefix_bytes;   /* bound on the prefix cache (0: off) */
+    int prefill_chunk;     /* prompt tokens evaluated per step (0: the scheduler's default) */
     const char *port_file; /* write the bound port here once listening (tests) */
 } ld_server_opts;
 

@@ -28,6 +28,10 @@ static const char *usage =
     "  --max-conns N       concurrent connections (default 256)\n"
     "  --timeout S         idle connection timeout in seconds (default 60)\n"
     "  --drain S           on SIGTERM, seconds running requests may take (default 10)\n"
+    "  --prefill-chunk N   prompt tokens evaluated per step, all requests together: a\n"
+    "                      decoding request waits about that long per step while\n"
+    "                      others read their prompts (default 64; a prompt's first\n"
+    "                      chunk is at least the model's window)\n"
     "  --prefix-cache MB   host memory for snapshots of earlier prompts and\n"
     "                      conversations, resumed by requests that start with the\n"
     "                      same tokens; output is identical either way (default 512;\n"
@@ -65,7 +69,8 @@ int cmd_serve(int argc, char **argv) {
         static const struct { const char *flag; long lo, hi; } ints[] = {
             {"--port", 0, 65535}, {"--parallel", 1, 256}, {"--ctx", 1, 1L << 30}, {"--queue", 0, 1 << 20},
             {"--max-tokens", 1, 1 << 24}, {"--max-body", 1024, 1L << 31}, {"--max-conns", 1, 1 << 16},
-            {"--timeout", 1, 86400}, {"--drain", 0, 86400}, {"--prefix-cache", 0, 1L << 24}};
+            {"--timeout", 1, 86400}, {"--drain", 0, 86400}, {"--prefix-cache", 0, 1L << 24},
+            {"--prefill-chunk", 1, 1 << 20}};
         int k = -1;
         for (int j = 0; j < (int)(sizeof ints / sizeof ints[0]); j++)
             if (!strcmp(a, ints[j].flag)) k = j;
@@ -84,7 +89,8 @@ int cmd_serve(int argc, char **argv) {
         case 6: o.max_conns = (int)n; break;
         case 7: o.timeout_s = (int)n; break;
         case 8: o.drain_s = d; break;
-        default: o.prefix_bytes = (size_t)n << 20; break;
+        case 9: o.prefix_bytes = (size_t)n << 20; break;
+        default: o.prefill_chunk = (int)n; break;
         }
     }
     if (!dir) return cli_usage("serve", "-m DIR is required (see --help)");
