@@ -1,16 +1,14 @@
 // Speed of `ladder serve` against `ladder bench`, measured in one run on one
 // checkpoint (default: a synthesized flash-slice, 4 layers, 64 experts):
-//   1. aggregate decode tokens/s of 8 concurrent requests, against bench's
+//   1. aggregate decode tokens/s of 8 concurrent streams, against bench's
 //      batched B = 8 figure (target: at least 0.9 of it);
 //   2. time to first token of a 64-token prompt while 7 other requests decode,
 //      against the same with the server idle (target: at most 3x);
 //   3. time to first token of a chat's second turn resumed from the prefix
 //      cache, against the same turn of a conversation the server has not seen
 //      (target: at most a fifth).
-// Times are wall-clock from the client, on loopback. Request timings that
-// include a prefill use max_tokens 1 and no stream, so "first token" is the
-// whole reply. The aggregate rate is differential: (8 x 72 tokens - 8 x 8
-// tokens) over the difference of the two wall times, so prefill and HTTP cancel.
+// Times are wall-clock from the client, on loopback. Time to first token is
+// the whole reply of a request with max_tokens 1, not streamed.
 // usage: node scripts/serve-bench.mjs [--ladder BIN] [-m DIR] [-t TOKENIZER.json]
 //        [--threads N] [--repeat N] [--work DIR] [--words N]
 // --words: length of the chat's system prompt in words (default 700).
@@ -41,6 +39,7 @@ fs.mkdirSync(work, { recursive: true });
 const env = { ...process.env, LADDER_THREADS: opt.threads };
 const run = (argv) => {
   const r = spawnSync(opt.ladder, argv, { env, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
+  if (argv[0] === 'bench') process.stdout.write(r.stdout);
   if (r.status !== 0) { console.error(`serve-bench: ladder ${argv[0]} failed`); process.exit(1); }
   return r.stdout;
 };
@@ -111,19 +110,40 @@ const report = (what, value, target, ok) => {
 
 await completion(64, 4); // warm-up
 
-// 1b. aggregate decode rate of 8 concurrent requests, differential
-const wave = async (maxTokens) => {
-  const t0 = performance.now();
-  await Promise.all(Array.from({ length: 8 }, () => completion(64, maxTokens)));
-  return (performance.now() - t0) / 1000;
+// 1b. aggregate decode rate of 8 concurrent streams: the tokens (counted by
+// their logprobs entries) that arrive while all 8 are decoding, from the last
+// stream's first token to the first stream's last, over that time
+const streamTimes = async (body) => {
+  const res = await fetch(url + '/v1/completions', { method: 'POST', body: JSON.stringify(body) });
+  const rd = res.body.getReader(), dec = new TextDecoder(), ts = [];
+  let buf = '';
+  for (;;) {
+    const x = await rd.read();
+    if (x.done) break;
+    buf += dec.decode(x.value, { stream: true });
+    for (let i; (i = buf.indexOf('\n\n')) >= 0;) {
+      const ev = buf.slice(0, i);
+      buf = buf.slice(i + 2);
+      if (!ev.startsWith('data: {')) continue;
+      const lp = JSON.parse(ev.slice(6)).choices[0]?.logprobs;
+      if (lp?.tokens?.length) ts.push([performance.now(), lp.tokens.length]);
+    }
+  }
+  return ts;
 };
 const rates = [];
 for (let k = 0; k < opt.repeat; k++) {
-  const short = await wave(8), long = await wave(72);
-  rates.push((8 * 64) / (long - short));
+  const all = await Promise.all(Array.from({ length: 8 }, () => {
+    seed++;
+    return streamTimes({ prompt: prompt(64), max_tokens: 96, temperature: 0, ignore_eos: true, stream: true, logprobs: 0 });
+  }));
+  const start = Math.max(...all.map((ts) => ts[0][0])), end = Math.min(...all.map((ts) => ts[ts.length - 1][0]));
+  let n = 0;
+  for (const ts of all) for (const [t, c] of ts) if (t > start && t <= end) n += c;
+  rates.push(n / ((end - start) / 1000));
 }
 const agg = median(rates);
-report(`8 concurrent requests: ${agg.toFixed(2)} tok/s aggregate decode; ladder bench B = 8: ${b8.toFixed(2)} tok/s`,
+report(`8 concurrent streams: ${agg.toFixed(2)} tok/s aggregate decode; ladder bench B = 8: ${b8.toFixed(2)} tok/s`,
   `${(agg / b8).toFixed(3)} of bench`, 'at least 0.9', agg / b8 >= 0.9);
 
 // 2. time to first token of a 64-token prompt, idle and beside 7 decoding streams
@@ -146,6 +166,39 @@ for (let k = 0; k < opt.repeat; k++) {
   ctl.abort();
   await Promise.all(drain);
   for (let i = 0; i < 100; i++) { // the aborted streams' slots are free again
+    const m = await (await fetch(url + '/metrics')).text();
+    if (/^ladder_running_sequences 0$/m.test(m)) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+// 2b. what a long prompt costs the decoding streams: their longest gap while
+// it is read, against their usual gap (informational: no target)
+{
+  const ctl = new AbortController();
+  const times = [];
+  const readers = await Promise.all(Array.from({ length: 7 }, () => {
+    seed++;
+    return fetch(url + '/v1/completions', { method: 'POST', signal: ctl.signal,
+      body: JSON.stringify({ prompt: prompt(64), max_tokens: 4000, temperature: 0, ignore_eos: true, stream: true }) })
+      .then((r) => r.body.getReader());
+  }));
+  const drain = readers.map(async (r, i) => {
+    try { for (;;) { const x = await r.read(); if (x.done) break; if (i === 0) times.push(performance.now()); } } catch { /* aborted */ }
+  });
+  while (times.length < 12) await new Promise((r) => setTimeout(r, 20));
+  const before = times.length, t0 = performance.now();
+  const long = await completion(1024, 1);
+  const t1 = performance.now();
+  await new Promise((r) => setTimeout(r, 1500));
+  ctl.abort();
+  await Promise.all(drain);
+  const gaps = (a, b) => times.slice(a + 1, b).map((t, i) => t - times[a + i]);
+  const usual = median(gaps(2, before));
+  const inside = times.map((t, i) => [t, i]).filter(([t]) => t > t0 && t <= t1 + 1).map(([, i]) => i);
+  const worst = Math.max(...gaps(Math.max(before - 1, 0), (inside.length ? inside[inside.length - 1] : before) + 2));
+  console.log(`info  a 1024-token prompt read beside 7 decoding streams in ${(long.s).toFixed(1)} s: their longest gap ` +
+    `${worst.toFixed(0)} ms, usual gap ${usual.toFixed(0)} ms (--prefill-chunk default)`);
+  for (let i = 0; i < 100; i++) {
     const m = await (await fetch(url + '/metrics')).text();
     if (/^ladder_running_sequences 0$/m.test(m)) break;
     await new Promise((r) => setTimeout(r, 50));

@@ -142,7 +142,9 @@ typedef struct {
     int include_usage, sent_final;
 } cmpl_stream;
 
-static cJSON *cmpl_chunk(ld_srv *S, const char *id, const char *text, size_t n, const char *finish) {
+/* g: a stream's generation, whose pending log-probabilities the chunk
+ * carries (NULL: none) */
+static cJSON *cmpl_chunk(ld_srv *S, ld_gen *g, const char *id, const char *text, size_t n, const char *finish) {
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "id", id);
     cJSON_AddStringToObject(j, "object", "text_completion");
@@ -154,7 +156,7 @@ static cJSON *cmpl_chunk(ld_srv *S, const char *id, const char *text, size_t n, 
     char *t = strndup(text, n);
     cJSON_AddStringToObject(c, "text", t ? t : "");
     free(t);
-    cJSON_AddNullToObject(c, "logprobs");
+    cJSON_AddItemToObject(c, "logprobs", ld_gen_logprobs_pending(g, 0));
     if (finish) cJSON_AddStringToObject(c, "finish_reason", finish);
     else cJSON_AddNullToObject(c, "finish_reason");
     return j;
@@ -165,10 +167,11 @@ static int cmpl_next(ld_stream *base, ld_strbuf *b) {
     if (s->sent_final) return 1;
     size_t from = s->g.emitted;
     int done = ld_gen_step(&s->g);
-    if (s->g.emitted > from) ld_sse(b, cmpl_chunk(s->g.srv, s->id, s->g.text.p + from, s->g.emitted - from, NULL));
+    if (s->g.emitted > from)
+        ld_sse(b, cmpl_chunk(s->g.srv, &s->g, s->id, s->g.text.p + from, s->g.emitted - from, NULL));
     if (!done) return 0;
-    ld_sse(b, cmpl_chunk(s->g.srv, s->id, "", 0, ld_finish_name(&s->g)));
-    ld_stream_end(b, s->include_usage ? cmpl_chunk(s->g.srv, s->id, "", 0, NULL) : NULL, &s->g);
+    ld_sse(b, cmpl_chunk(s->g.srv, &s->g, s->id, "", 0, ld_finish_name(&s->g)));
+    ld_stream_end(b, s->include_usage ? cmpl_chunk(s->g.srv, NULL, s->id, "", 0, NULL) : NULL, &s->g);
     s->sent_final = 1;
     return 1;
 }
@@ -241,7 +244,7 @@ void ld_api_completions(ld_srv *S, cJSON *req, ld_reply *rp) {
     if (s->g.fin == LD_FIN_ERROR || s->g.fin == LD_FIN_CANCELLED) {
         ld_reply_error(rp, s->g.fin == LD_FIN_ERROR ? 500 : 503, "server_error", "generation failed: %s", s->g.r->error);
     } else {
-        cJSON *j = cmpl_chunk(S, s->id, s->g.text.p ? s->g.text.p : "", s->g.text.n, ld_finish_name(&s->g));
+        cJSON *j = cmpl_chunk(S, NULL, s->id, s->g.text.p ? s->g.text.p : "", s->g.text.n, ld_finish_name(&s->g));
         cJSON *c0 = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "choices"), 0);
         cJSON_ReplaceItemInObject(c0, "logprobs", ld_gen_logprobs(&s->g, 0));
         ld_usage_into(j, &s->g);

@@ -11,6 +11,7 @@
 #include "text/chat.h"
 
 #define DSML_OPEN "\n\n<" LD_DSV4_DSML "tool_calls" /* where a tool-call block starts (chat_parse.c) */
+#define DSML_INVOKE_END "</" LD_DSV4_DSML "invoke>"      /* where one call ends */
 
 /* Thinking mode and effort from reasoning_effort (OpenAI and DeepSeek
  * values) and chat_template_kwargs.thinking (vLLM, SGLang). */
@@ -103,6 +104,9 @@ typedef struct {
     size_t routed;  /* bytes of text routed to reasoning or content */
     int in_content; /* past "</think>" (always, in chat mode) */
     int in_tools;   /* a DSML block began: the rest becomes tool_calls */
+    size_t tools_at;    /* where it began */
+    size_t invoke_seen; /* text scanned for the end of a call */
+    int calls_sent;     /* tool calls streamed so far */
 } chat_stream;
 
 static cJSON *chunk(chat_stream *s, cJSON *delta, const char *finish) {
@@ -115,7 +119,9 @@ static cJSON *chunk(chat_stream *s, cJSON *delta, const char *finish) {
     cJSON_AddItemToArray(ch, c);
     cJSON_AddNumberToObject(c, "index", 0);
     cJSON_AddItemToObject(c, "delta", delta ? delta : cJSON_CreateObject());
-    cJSON_AddNullToObject(c, "logprobs");
+    /* the tokens consumed since the last chunk: with the text they made, or
+       ahead of it where the text is held back (a partial marker) */
+    cJSON_AddItemToObject(c, "logprobs", ld_gen_logprobs_pending(&s->g, 1));
     if (finish) cJSON_AddStringToObject(c, "finish_reason", finish);
     else cJSON_AddNullToObject(c, "finish_reason");
     return j;
@@ -157,9 +163,68 @@ static void route(chat_stream *s, ld_strbuf *b) {
         size_t end = p >= 0 && (size_t)p < g->emitted ? (size_t)p : g->emitted;
         text_delta(s, b, "content", s->routed, end);
         s->routed = end;
-        if (p >= 0 && (size_t)p < g->emitted) s->in_tools = 1;
+        if (p >= 0 && (size_t)p < g->emitted) {
+            s->in_tools = 1;
+            s->tools_at = s->invoke_seen = (size_t)p;
+        }
         break;
     }
+}
+
+/* "call_" and the completion's id with the call's index: the same in the
+ * stream and the whole reply, unique per response. */
+static void name_call(const chat_stream *s, cJSON *call, int i) {
+    const char *dash = strchr(s->id, '-');
+    char id[96];
+    snprintf(id, sizeof id, "call_%s_%d", dash ? dash + 1 : s->id, i);
+    cJSON_DeleteItemFromObjectCaseSensitive(call, "id");
+    cJSON_AddStringToObject(call, "id", id);
+}
+
+/* Tool calls s->calls_sent.. of calls, each as OpenAI streams one: its id,
+ * type and name with empty arguments, then the arguments. */
+static void send_calls(chat_stream *s, ld_strbuf *b, const cJSON *calls) {
+    int n = cJSON_GetArraySize(calls);
+    for (int i = s->calls_sent; i < n; i++) {
+        const cJSON *c = cJSON_GetArrayItem(calls, i), *fn = cJSON_GetObjectItemCaseSensitive(c, "function");
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(fn, "name"), *args = cJSON_GetObjectItemCaseSensitive(fn, "arguments");
+        for (int part = 0; part < 2; part++) {
+            cJSON *d = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(d, "tool_calls"), *x = cJSON_CreateObject();
+            cJSON_AddItemToArray(arr, x);
+            cJSON_AddNumberToObject(x, "index", i);
+            cJSON *f = cJSON_CreateObject();
+            if (!part) {
+                name_call(s, x, i);
+                cJSON_AddStringToObject(x, "type", "function");
+                cJSON_AddStringToObject(f, "name", cJSON_IsString(name) ? name->valuestring : "");
+            }
+            cJSON_AddStringToObject(f, "arguments", part && cJSON_IsString(args) ? args->valuestring : "");
+            cJSON_AddItemToObject(x, "function", f);
+            ld_sse(b, chunk(s, d, NULL));
+        }
+    }
+    if (n > s->calls_sent) s->calls_sent = n;
+}
+
+/* Streams each tool call once its invoke element is complete: the block up
+ * to there, closed as the format closes it, goes through the official
+ * parser alone. */
+static void stream_calls(chat_stream *s, ld_strbuf *b) {
+    ld_gen *g = &s->g;
+    long p, last = -1;
+    for (size_t from = s->invoke_seen; (p = find(&g->text, from, DSML_INVOKE_END)) >= 0 &&
+                                       (size_t)p + strlen(DSML_INVOKE_END) <= g->emitted;
+         from = (size_t)p + 1)
+        last = p;
+    if (last < 0) return;
+    s->invoke_seen = (size_t)last + strlen(DSML_INVOKE_END);
+    ld_strbuf t = {0};
+    ld_sb_put(&t, g->text.p + s->tools_at, s->invoke_seen - s->tools_at);
+    ld_sb_puts(&t, "\n</" LD_DSV4_DSML "tool_calls>" LD_DSV4_EOS);
+    cJSON *m = t.oom ? NULL : ld_chat_parse_completion(t.p, t.n, 0);
+    free(t.p);
+    send_calls(s, b, cJSON_GetObjectItemCaseSensitive(m, "tool_calls"));
+    cJSON_Delete(m);
 }
 
 /* The finished completion as a message: the official parser when it ended
@@ -172,6 +237,9 @@ static cJSON *final_message(chat_stream *s) {
         ld_sb_puts(&t, LD_DSV4_EOS);
         cJSON *m = t.oom ? NULL : ld_chat_parse_completion(t.p, t.n, s->thinking);
         free(t.p);
+        int i = 0;
+        for (cJSON *c = m ? cJSON_GetObjectItemCaseSensitive(m, "tool_calls")->child : NULL; c; c = c->next)
+            name_call(s, c, i++);
         if (m) return m;
     }
     cJSON *m = cJSON_CreateObject();
@@ -210,19 +278,12 @@ static int chat_next(ld_stream *base, ld_strbuf *b) {
     }
     int done = ld_gen_step(&s->g);
     route(s, b);
+    if (s->in_tools) stream_calls(s, b);
     if (!done) return 0;
     cJSON *msg = final_message(s);
     cJSON *tc = cJSON_GetObjectItemCaseSensitive(msg, "tool_calls");
     if (tc && cJSON_GetArraySize(tc)) {
-        /* the whole block at once: each call with its index */
-        cJSON *d = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(d, "tool_calls");
-        int i = 0;
-        for (cJSON *c = tc->child; c; c = c->next, i++) {
-            cJSON *x = cJSON_Duplicate(c, 1);
-            cJSON_AddNumberToObject(x, "index", i);
-            cJSON_AddItemToArray(arr, x);
-        }
-        ld_sse(b, chunk(s, d, NULL));
+        send_calls(s, b, tc); /* those the end completed */
     } else if (s->in_tools) {
         /* a block that did not parse: give it back as text */
         text_delta(s, b, "content", s->routed, s->g.text.n);
@@ -259,15 +320,20 @@ int ld_chat_replay(ld_srv *S, const char *completion, int thinking, int stream, 
         free(s);
         return ld_set_error("cannot replay the completion");
     }
-    r->out = ids; /* the tokens, as if generated, and done */
-    r->n_out = r->cap = (int)tn;
-    r->finish = LD_FIN_STOP;
+    r->out = ids; /* the tokens, as if generated */
+    r->cap = (int)tn;
     s->thinking = thinking;
     s->in_content = !thinking;
     snprintf(s->id, sizeof s->id, "chatcmpl-replay");
-    if (stream) {
-        while (!chat_next(&s->base, out)) {}
+    if (stream) { /* one token per event, as a generation arrives */
+        chat_next(&s->base, out);
+        do {
+            if (r->n_out < (int)tn) r->n_out++;
+            if (r->n_out == (int)tn) r->finish = LD_FIN_STOP;
+        } while (!chat_next(&s->base, out));
     } else {
+        r->n_out = (int)tn;
+        r->finish = LD_FIN_STOP;
         while (!ld_gen_step(&s->g)) {}
         cJSON *m = final_message(s);
         char *p = m ? cJSON_PrintUnformatted(m) : NULL;

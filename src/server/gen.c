@@ -196,9 +196,8 @@ static void token_into(const ld_gen *g, int id, cJSON *o) {
     for (size_t i = 0; i < n; i++) cJSON_AddItemToArray(by, cJSON_CreateNumber((unsigned char)b[i]));
 }
 
-cJSON *ld_gen_logprobs(ld_gen *g, int chat) {
+static cJSON *logprobs_range(ld_gen *g, int chat, int from, int to) {
     ld_req *r = g->r;
-    if (r->want_logprobs < 0) return cJSON_CreateNull();
     cJSON *j = cJSON_CreateObject();
     cJSON *content = chat ? cJSON_AddArrayToObject(j, "content") : NULL;
     cJSON *toks = chat ? NULL : cJSON_AddArrayToObject(j, "tokens");
@@ -206,8 +205,8 @@ cJSON *ld_gen_logprobs(ld_gen *g, int chat) {
     cJSON *tops = chat ? NULL : cJSON_AddArrayToObject(j, "top_logprobs");
     int K = r->want_logprobs;
     pthread_mutex_lock(&r->mu);
-    int n = g->consumed < r->n_out ? g->consumed : r->n_out;
-    for (int i = 0; i < n; i++) {
+    if (to > r->n_out) to = r->n_out;
+    for (int i = from; i < to; i++) {
         cJSON *e = cJSON_CreateObject();
         token_into(g, r->out[i], e);
         if (chat) {
@@ -237,6 +236,18 @@ cJSON *ld_gen_logprobs(ld_gen *g, int chat) {
         }
     }
     pthread_mutex_unlock(&r->mu);
+    return j;
+}
+
+cJSON *ld_gen_logprobs(ld_gen *g, int chat) {
+    if (g->r->want_logprobs < 0) return cJSON_CreateNull();
+    return logprobs_range(g, chat, 0, g->consumed);
+}
+
+cJSON *ld_gen_logprobs_pending(ld_gen *g, int chat) {
+    if (!g || g->r->want_logprobs < 0 || g->consumed <= g->lp_sent) return cJSON_CreateNull();
+    cJSON *j = logprobs_range(g, chat, g->lp_sent, g->consumed);
+    g->lp_sent = g->consumed;
     return j;
 }
 

@@ -31,6 +31,7 @@ typedef struct {
     ld_strbuf text;    /* the text so far (cut at a stop string) */
     size_t emitted;    /* bytes of text handed out */
     int consumed;      /* tokens of r->out turned into text */
+    int lp_sent;       /* tokens whose log-probabilities a stream has sent */
     int eos;           /* ended on the end-of-sequence token */
     int done;
     ld_finish fin;
@@ -50,6 +51,9 @@ const char *ld_finish_name(const ld_gen *g);
 /* The tokens' log-probabilities in OpenAI's chat or completions shape
  * (null when the request did not ask for them). */
 cJSON *ld_gen_logprobs(ld_gen *g, int chat);
+/* The same for the tokens consumed since the last call (a stream's chunk);
+ * null when none, or when not asked for (g may be NULL). */
+cJSON *ld_gen_logprobs_pending(ld_gen *g, int chat);
 
 /* One server-sent event holding j (taken). */
 void ld_sse(ld_strbuf *b, cJSON *j);

@@ -1,5 +1,6 @@
 // Runs the official openai client against ladder serve: chat (streamed and
-// not), completions, models, usage, stop sequences, seeds, logprobs, and an
+// not), completions, models, usage, stop sequences, seeds, logprobs (streamed
+// and not), and an
 // error of each kind. usage: node openai_test.mjs BASE_URL NPM_DIR
 import { createRequire } from "module";
 const [base, npmDir] = process.argv.slice(2);
@@ -58,6 +59,13 @@ const lc = lp.choices[0].logprobs?.content ?? [];
 check("logprobs: one entry per token with 3 alternatives",
   lc.length === 5 && lc.every((e) => e.logprob <= 0 && e.top_logprobs.length === 3));
 check("greedy logprobs: the chosen token is the most likely", lc.every((e) => e.logprob === e.top_logprobs[0].logprob));
+
+const ls = await client.chat.completions.create({ model, messages: msgs, max_tokens: 5, temperature: 0, logprobs: true,
+  top_logprobs: 3, stream: true });
+const streamed = [];
+for await (const ch of ls) streamed.push(...(ch.choices[0]?.logprobs?.content ?? []));
+check("streamed logprobs: the same entries as the whole reply",
+  JSON.stringify(streamed) === JSON.stringify(lc));
 
 const status = async (f) => { try { await f(); return 200; } catch (e) { return e.status; } };
 check("400: malformed request", await status(() => client.chat.completions.create({ model, messages: "hi" })) === 400);

@@ -84,7 +84,7 @@ static int completions_of(const char *prompt, char **out, int *thinking, int max
 }
 
 /* Folds a stream's events into {reasoning_content, content, tool_calls}. */
-static cJSON *fold_stream(const char *ev) {
+static cJSON *fold_stream(const char *ev, int *deltas, int *bad_order) {
     ld_strbuf r = {0}, c = {0};
     cJSON *calls = cJSON_CreateArray();
     int done = 0;
@@ -96,8 +96,30 @@ static cJSON *fold_stream(const char *ev) {
         cJSON *x;
         if ((x = cJSON_GetObjectItem(d, "reasoning_content")) && cJSON_IsString(x)) ld_sb_puts(&r, x->valuestring);
         if ((x = cJSON_GetObjectItem(d, "content")) && cJSON_IsString(x)) ld_sb_puts(&c, x->valuestring);
+        /* OpenAI's accumulation: a call's first delta (by index) brings its
+           id, type and name; every delta appends to its arguments */
         if ((x = cJSON_GetObjectItem(d, "tool_calls")))
-            for (cJSON *t = x->child; t; t = t->next) cJSON_AddItemToArray(calls, cJSON_Duplicate(t, 1));
+            for (cJSON *t = x->child; t; t = t->next) {
+                int idx = cJSON_GetObjectItem(t, "index") ? cJSON_GetObjectItem(t, "index")->valueint : -1;
+                cJSON *fn = cJSON_GetObjectItem(t, "function"), *have = NULL;
+                for (cJSON *c = calls->child; c; c = c->next)
+                    if (cJSON_GetObjectItem(c, "index")->valueint == idx) have = c;
+                if (!have) {
+                    if (idx != cJSON_GetArraySize(calls)) *bad_order = 1;
+                    have = cJSON_Duplicate(t, 1);
+                    cJSON_AddItemToArray(calls, have);
+                    continue;
+                }
+                (*deltas)++;
+                cJSON *hf = cJSON_GetObjectItem(have, "function"), *a = cJSON_GetObjectItem(fn, "arguments");
+                const char *old = cJSON_GetObjectItem(hf, "arguments")->valuestring;
+                ld_strbuf cat = {0};
+                ld_sb_puts(&cat, old);
+                if (cJSON_IsString(a)) ld_sb_puts(&cat, a->valuestring);
+                ld_sb_put(&cat, "", 1);
+                cJSON_ReplaceItemInObject(hf, "arguments", cJSON_CreateString(cat.p));
+                free(cat.p);
+            }
         cJSON_Delete(j);
     }
     ld_sb_put(&r, "", 1);
@@ -158,7 +180,8 @@ static void gold_completions(ld_srv *S) {
                   "case %d turn %d: replay failed", i, c);
             ld_sb_put(&whole, "", 1);
             ld_sb_put(&ev, "", 1);
-            cJSON *msg = cJSON_Parse(whole.p), *fold = fold_stream(ev.p);
+            int deltas = 0, bad_order = 0;
+            cJSON *msg = cJSON_Parse(whole.p), *fold = fold_stream(ev.p, &deltas, &bad_order);
             cJSON *tc = cJSON_GetObjectItem(msg, "tool_calls"), *want = m ? cJSON_GetObjectItem(m, "tool_calls") : NULL;
             CHECK(msg && cJSON_IsTrue(cJSON_GetObjectItem(fold, "done")), "case %d turn %d: no message or no [DONE]", i, c);
             if (want && cJSON_GetArraySize(want)) {
@@ -167,6 +190,18 @@ static void gold_completions(ld_srv *S) {
             }
             CHECK(same_calls(cJSON_GetObjectItem(fold, "tool_calls"), tc),
                   "case %d turn %d: streamed tool_calls differ from the whole reply's", i, c);
+            /* each call streamed as a head (id, type, name) and its arguments,
+               in index order; ids and argument text as in the whole reply */
+            CHECK(!bad_order && deltas == cJSON_GetArraySize(tc), "case %d turn %d: %d argument deltas for %d calls%s", i,
+                  c, deltas, cJSON_GetArraySize(tc), bad_order ? ", out of order" : "");
+            for (int q = 0; q < cJSON_GetArraySize(tc); q++) {
+                const cJSON *a = cJSON_GetArrayItem(tc, q), *b = cJSON_GetArrayItem(cJSON_GetObjectItem(fold, "tool_calls"), q);
+                CHECK(str(a, "id")[0] && !strcmp(str(a, "id"), str(b, "id")), "case %d turn %d call %d: ids '%s' / '%s'", i, c,
+                      q, str(a, "id"), str(b, "id"));
+                CHECK(!strcmp(str(cJSON_GetObjectItem(a, "function"), "arguments"),
+                              str(cJSON_GetObjectItem(b, "function"), "arguments")),
+                      "case %d turn %d call %d: streamed arguments text differs", i, c, q);
+            }
             CHECK(!strcmp(str(fold, "content"), str(msg, "content")), "case %d turn %d: streamed content differs", i, c);
             CHECK(!strcmp(str(fold, "reasoning_content"), str(msg, "reasoning_content")),
                   "case %d turn %d: streamed reasoning differs", i, c);
