@@ -111,8 +111,8 @@ const report = (what, value, target, ok) => {
 await completion(64, 4); // warm-up
 
 // 1b. aggregate decode rate of 8 concurrent streams: the tokens (counted by
-// their logprobs entries) that arrive while all 8 are decoding, from the last
-// stream's first token to the first stream's last, over that time
+// the usage every chunk carries) that arrive while all 8 are decoding, from
+// the last stream's first token to the first stream's last, over that time
 const streamTimes = async (body) => {
   const res = await fetch(url + '/v1/completions', { method: 'POST', body: JSON.stringify(body) });
   const rd = res.body.getReader(), dec = new TextDecoder(), ts = [];
@@ -125,8 +125,9 @@ const streamTimes = async (body) => {
       const ev = buf.slice(0, i);
       buf = buf.slice(i + 2);
       if (!ev.startsWith('data: {')) continue;
-      const lp = JSON.parse(ev.slice(6)).choices[0]?.logprobs;
-      if (lp?.tokens?.length) ts.push([performance.now(), lp.tokens.length]);
+      const u = JSON.parse(ev.slice(6)).usage; // tokens so far (continuous_usage_stats)
+      if (u && (!ts.length || u.completion_tokens > ts[ts.length - 1][2]))
+        ts.push([performance.now(), u.completion_tokens - (ts.length ? ts[ts.length - 1][2] : 0), u.completion_tokens]);
     }
   }
   return ts;
@@ -135,7 +136,8 @@ const rates = [];
 for (let k = 0; k < opt.repeat; k++) {
   const all = await Promise.all(Array.from({ length: 8 }, () => {
     seed++;
-    return streamTimes({ prompt: prompt(64), max_tokens: 96, temperature: 0, ignore_eos: true, stream: true, logprobs: 0 });
+    return streamTimes({ prompt: prompt(64), max_tokens: 96, temperature: 0, ignore_eos: true, stream: true,
+      stream_options: { include_usage: true, continuous_usage_stats: true } });
   }));
   const start = Math.max(...all.map((ts) => ts[0][0])), end = Math.min(...all.map((ts) => ts[ts.length - 1][0]));
   let n = 0;

@@ -159,6 +159,7 @@ static cJSON *cmpl_chunk(ld_srv *S, ld_gen *g, const char *id, const char *text,
     cJSON_AddItemToObject(c, "logprobs", ld_gen_logprobs_pending(g, 0));
     if (finish) cJSON_AddStringToObject(c, "finish_reason", finish);
     else cJSON_AddNullToObject(c, "finish_reason");
+    if (g && g->usage_every_chunk) ld_usage_into(j, g);
     return j;
 }
 
@@ -192,6 +193,8 @@ int ld_api_stream_flags(cJSON *req, int *stream, int *include_usage, ld_reply *r
     *stream = cJSON_IsTrue(st);
     cJSON *so = cJSON_GetObjectItemCaseSensitive(req, "stream_options");
     *include_usage = so && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(so, "include_usage"));
+    /* vLLM's continuous_usage_stats: the usage so far in every chunk */
+    if (*include_usage && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(so, "continuous_usage_stats"))) *include_usage |= 2;
     return 0;
 }
 
@@ -236,11 +239,12 @@ void ld_api_completions(ld_srv *S, cJSON *req, ld_reply *rp) {
     if (stream) {
         s->base = (ld_stream){cmpl_next, cmpl_free, cmpl_cancel};
         s->include_usage = inc;
+        s->g.usage_every_chunk = (inc & 2) != 0;
         rp->status = 200;
         rp->stream = &s->base;
         return;
     }
-    while (!ld_gen_step(&s->g)) {}
+    ld_gen_finish(&s->g, rp);
     if (s->g.fin == LD_FIN_ERROR || s->g.fin == LD_FIN_CANCELLED) {
         ld_reply_error(rp, s->g.fin == LD_FIN_ERROR ? 500 : 503, "server_error", "generation failed: %s", s->g.r->error);
     } else {

@@ -124,6 +124,7 @@ static cJSON *chunk(chat_stream *s, cJSON *delta, const char *finish) {
     cJSON_AddItemToObject(c, "logprobs", ld_gen_logprobs_pending(&s->g, 1));
     if (finish) cJSON_AddStringToObject(c, "finish_reason", finish);
     else cJSON_AddNullToObject(c, "finish_reason");
+    if (s->g.usage_every_chunk) ld_usage_into(j, &s->g);
     return j;
 }
 
@@ -439,13 +440,14 @@ void ld_api_chat(ld_srv *S, cJSON *req, ld_reply *rp, int template_only) {
         return;
     }
     ld_api_new_id(s->id, sizeof s->id, "chatcmpl");
+    s->g.usage_every_chunk = (include_usage & 2) != 0;
     if (stream) {
         s->base = (ld_stream){chat_next, chat_free, chat_cancel};
         rp->status = 200;
         rp->stream = &s->base;
         return;
     }
-    while (!ld_gen_step(&s->g)) {}
+    ld_gen_finish(&s->g, rp);
     if (s->g.fin == LD_FIN_ERROR || s->g.fin == LD_FIN_CANCELLED) {
         ld_reply_error(rp, s->g.fin == LD_FIN_ERROR ? 500 : 503, "server_error", "generation failed: %s", s->g.r->error);
     } else {

@@ -148,6 +148,11 @@ void ld_gen_cancel(ld_gen *g) {
     if (g->r) atomic_store(&g->r->cancel, 1);
 }
 
+void ld_gen_finish(ld_gen *g, const ld_reply *rp) {
+    while (!ld_gen_step(g))
+        if (rp->client_gone && rp->client_gone(rp->gone_ctx)) ld_gen_cancel(g);
+}
+
 void ld_gen_free(ld_gen *g) {
     if (g->r && g->srv) {
         ld_req *r = g->r;
@@ -261,6 +266,7 @@ void ld_sse(ld_strbuf *b, cJSON *j) {
 }
 
 void ld_usage_into(cJSON *j, const ld_gen *g) {
+    cJSON_DeleteItemFromObjectCaseSensitive(j, "usage");
     cJSON *u = cJSON_AddObjectToObject(j, "usage");
     cJSON_AddNumberToObject(u, "prompt_tokens", g->r->n_prompt);
     cJSON_AddNumberToObject(u, "completion_tokens", g->consumed);

@@ -1,13 +1,16 @@
 /* HTTP with libmicrohttpd: one thread per connection (a streaming reply
  * blocks in its reader until the scheduler has tokens), bodies collected up
  * to a limit, Bearer authentication, and the shutdown on SIGTERM. */
+#define _GNU_SOURCE /* POLLRDHUP */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "runtime/generate.h"
@@ -110,6 +113,18 @@ static enum MHD_Result send_reply(ld_srv *S, struct MHD_Connection *c, ld_reply 
     return ok;
 }
 
+/* The peer closed its end (a non-streamed request waits for its whole
+ * reply, so nothing else of the connection is read meanwhile). */
+static int client_gone(void *ctx) {
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(ctx, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci) return 0;
+    struct pollfd p = {.fd = ci->connect_fd, .events = POLLIN | POLLRDHUP};
+    if (poll(&p, 1, 0) <= 0) return 0;
+    if (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) return 1;
+    char b;
+    return (p.revents & POLLIN) && recv(ci->connect_fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *data, size_t *data_size, void **con_cls) {
     (void)version;
@@ -126,7 +141,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *data_size = 0;
         return MHD_YES;
     }
-    ld_reply rp = {0};
+    ld_reply rp = {.client_gone = client_gone, .gone_ctx = c};
     const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
     if (S->o.api_key && strcmp(url, "/health") &&
         !(auth && !strncmp(auth, "Bearer ", 7) && key_ok(auth + 7, S->o.api_key)))

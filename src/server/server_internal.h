@@ -32,6 +32,7 @@ typedef struct {
     size_t emitted;    /* bytes of text handed out */
     int consumed;      /* tokens of r->out turned into text */
     int lp_sent;       /* tokens whose log-probabilities a stream has sent */
+    int usage_every_chunk; /* stream_options.continuous_usage_stats */
     int eos;           /* ended on the end-of-sequence token */
     int done;
     ld_finish fin;
@@ -77,7 +78,15 @@ typedef struct {
     char *body;            /* malloc'd */
     const char *type;      /* content type */
     ld_stream *stream;     /* instead of body */
+    /* (optional, set by the HTTP side) whether the client has gone away,
+       asked while a whole reply is being generated */
+    int (*client_gone)(void *ctx);
+    void *gone_ctx;
 } ld_reply;
+
+/* Runs g to its end for a whole (not streamed) reply, cancelling it as soon
+ * as the client is seen gone. */
+void ld_gen_finish(ld_gen *g, const ld_reply *rp);
 
 void ld_reply_json(ld_reply *rp, int status, cJSON *j); /* takes j */
 void ld_reply_error(ld_reply *rp, int status, const char *type, const char *fmt, ...)
@@ -101,8 +110,8 @@ int ld_chat_replay(ld_srv *S, const char *completion, int thinking, int stream, 
 /* Request fields common to both generation endpoints into r; 0 or -1 with
  * an error reply made. */
 int ld_api_sampling(ld_srv *S, cJSON *req, ld_req *r, ld_reply *rp);
-/* "stream" (a boolean) and stream_options.include_usage; 0, or -1 with an
- * error reply made. */
+/* "stream" (a boolean) and stream_options.include_usage (bit 0), with
+ * continuous_usage_stats (bit 1); 0, or -1 with an error reply made. */
 int ld_api_stream_flags(cJSON *req, int *stream, int *include_usage, ld_reply *rp);
 /* "chatcmpl-..." / "cmpl-..." ids */
 void ld_api_new_id(char *out, size_t n, const char *prefix);

@@ -107,6 +107,20 @@ check "the second turn resumed the first's system prompt" grep -q '"cached_token
 req metrics GET /metrics >/dev/null
 check "/metrics counts prefix-cache hits" grep -q '^ladder_prefix_cache_hits_total [1-9]' "$W/metrics.body"
 
+# a client that gives up on a whole (not streamed) reply: its generation stops
+gen_total() { req metrics GET /metrics >/dev/null; sed -n 's/^ladder_generation_tokens_total //p' "$W/metrics.body"; }
+g0=$(gen_total)
+curl -s -o /dev/null --max-time 0.05 -H "$K" "$U/v1/completions" \
+  -d '{"prompt":[1,2,3],"max_tokens":400,"ignore_eos":true,"temperature":0}'
+i=0
+while [ $i -lt 100 ]; do
+  req metrics GET /metrics >/dev/null
+  grep -q '^ladder_running_sequences 0$' "$W/metrics.body" && break
+  sleep 0.05; i=$((i + 1))
+done
+g1=$(gen_total)
+check "a non-streamed request whose client left stops early ($((g1 - g0)) of 400 tokens)" test $((g1 - g0)) -lt 400
+
 # 8 slots + 2 queued: the 11th and later concurrent requests are refused
 pids=""
 for j in $(seq 1 14); do
