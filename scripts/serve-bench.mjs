@@ -64,7 +64,7 @@ if (!tok) {
 // 1a. ladder bench's batched B = 8 decode, in this run
 console.log(`ladder bench (B = 8, ${opt.threads} threads)...`);
 const benchJson = path.join(work, 'bench.json');
-run(['bench', '-m', model, '--batch', '8', '--decode', '32', '--contexts', '128', '--prefill', '64', '--json', benchJson]);
+run(['bench', '-m', model, '--batch', '8', '--decode', '32', '--contexts', '128', '--prefill', '64', '--batch-steps', '96', '--json', benchJson]);
 const bench = JSON.parse(fs.readFileSync(benchJson, 'utf8'));
 const b8 = bench.batched.find((b) => b.batch === 8).tok_per_s;
 
