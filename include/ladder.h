@@ -40,6 +40,20 @@ typedef enum {
     LADDER_WEIGHTS_MMAP = 1,
 } ladder_residency;
 
+/* Weight format paths: the numbers the linears compute in. */
+typedef enum {
+    LADDER_FORMATS_NATIVE = 0, /* as shipped: FP8 (activations FP8 per 1x128), FP4 experts, BF16 */
+    /* every FP8/FP4 linear converted at load to its exact bf16 dequantization,
+       for chips whose best matrix unit is BF16; activations are then used in
+       bf16, not quantized to FP8 (the path's accuracy cost) */
+    LADDER_FORMATS_BF16 = 1,
+} ladder_formats;
+
+/* "native", "bf16"; NULL for an unknown value. */
+const char *ladder_formats_name(ladder_formats f);
+/* The path a name gives; -1 with the known names in the error otherwise. */
+int ladder_formats_parse(const char *name, ladder_formats *out);
+
 /* Zero-initialized options are the defaults (so is ladder_engine_opts_default()). */
 typedef struct {
     /* NULL or "": the fastest backend usable on this machine (today "cpu");
@@ -48,6 +62,9 @@ typedef struct {
     int threads;             /* cpu: worker threads; 0 = all online CPUs */
     const char *cpu_isa;     /* cpu: an ISA path (ladder_cpu_isa_paths); NULL = the best this CPU runs */
     ladder_residency weights;
+    /* bf16: converted into memory the engine owns; the checkpoint is then
+       read once from its file mapping and never copied */
+    ladder_formats formats;
     /* Upper bound on the KV-cache memory of all sessions together, in
        bytes; 0 = no limit. A session reserves its whole context up front;
        one that does not fit is refused with the sizes in the message. */
@@ -107,6 +124,7 @@ typedef struct {
     /* weights */
     int weights_resident;                         /* copied into memory (else mapped from the files) */
     const char *mapped_note;                      /* why an auto load kept weights mapped; "" otherwise */
+    const char *formats;                          /* the weight format path (ladder_formats_name) */
     /* sampling defaults of generation_config.json (built-in defaults when absent) */
     float temperature, top_p, min_p;
     int top_k, do_sample;

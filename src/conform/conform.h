@@ -18,6 +18,7 @@
 #include <stdio.h>
 
 #include "backends/backend.h"
+#include "model/model.h"
 
 typedef enum { CONF_OP, CONF_LAYER } conform_kind;
 
@@ -64,6 +65,7 @@ typedef struct {
     int n_decode;        /* single-token steps after the prompt (greedy tokens of ref) */
     FILE *log;
     ld_backend_opts backend;
+    ld_formats formats;  /* the weight format path of both sides: each checked against ref's arithmetic of it */
 } conform_layer_opts;
 
 #define CONFORM_DEFAULT_PROMPT 64

@@ -40,6 +40,23 @@ const char *ladder_last_error(void) { return ld_last_error(); }
 
 ladder_engine_opts ladder_engine_opts_default(void) { return (ladder_engine_opts){0}; }
 
+_Static_assert((int)LADDER_FORMATS_NATIVE == (int)LD_FORMATS_NATIVE && (int)LADDER_FORMATS_BF16 == (int)LD_FORMATS_BF16,
+               "ladder_formats mirrors ld_formats");
+static const char *const FORMAT_NAMES[] = {"native", "bf16"};
+
+const char *ladder_formats_name(ladder_formats f) {
+    return (unsigned)f < sizeof FORMAT_NAMES / sizeof FORMAT_NAMES[0] ? FORMAT_NAMES[f] : NULL;
+}
+
+int ladder_formats_parse(const char *name, ladder_formats *out) {
+    for (unsigned i = 0; name && i < sizeof FORMAT_NAMES / sizeof FORMAT_NAMES[0]; i++)
+        if (!strcmp(name, FORMAT_NAMES[i])) {
+            *out = (ladder_formats)i;
+            return 0;
+        }
+    return ld_set_error("unknown weight format path '%s' (known: native, bf16)", name ? name : "");
+}
+
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -89,6 +106,7 @@ static void fill_info(ladder_engine *e) {
         .cpu_isa = m->be->ops == &ld_backend_cpu_ops ? ld_cpu_instance_isa(m->be) : NULL,
         .threads = m->be->ops == &ld_backend_cpu_ops ? ld_cpu_instance_threads(m->be) : 1,
         .weights_resident = m->resident, .mapped_note = m->mapped_why,
+        .formats = ladder_formats_name((ladder_formats)m->formats),
         .temperature = m->gen.temperature, .top_p = m->gen.top_p, .min_p = m->gen.min_p, .top_k = m->gen.top_k,
         .do_sample = m->gen.do_sample,
     };
@@ -110,6 +128,7 @@ int ladder_engine_open(const char *dir, const ladder_engine_opts *opts, ladder_e
     if (o.threads < 0) return ld_set_error("thread count %d is negative", o.threads);
     if (o.weights != LADDER_WEIGHTS_AUTO && o.weights != LADDER_WEIGHTS_MMAP)
         return ld_set_error("unknown weight residency %d", (int)o.weights);
+    if (!ladder_formats_name(o.formats)) return ld_set_error("unknown weight format path %d", (int)o.formats);
     const ld_backend_ops *ops = ld_backend_resolve(o.backend);
     if (!ops) return -1;
     ladder_engine *e = calloc(1, sizeof *e);
@@ -120,7 +139,7 @@ int ladder_engine_open(const char *dir, const ladder_engine_opts *opts, ladder_e
     ld_load_opts lo = {.mode = o.weights == LADDER_WEIGHTS_MMAP ? LD_LOAD_MMAP : LD_LOAD_AUTO,
                        .progress = o.progress ? load_progress : NULL,
                        .backend = {.isa = o.cpu_isa, .threads = o.threads, .device = -1},
-                       .kv_budget = o.kv_budget_bytes};
+                       .kv_budget = o.kv_budget_bytes, .formats = (ld_formats)o.formats};
     o.backend = ops->name; /* the caller's strings need not outlive the call */
     o.cpu_isa = NULL;
     e->opts = o;

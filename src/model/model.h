@@ -14,6 +14,9 @@
 #include "io/checkpoint.h"
 #include "model/config.h"
 
+/* Weight format paths (convert.c): native = the checkpoint's formats. */
+typedef enum { LD_FORMATS_NATIVE = 0, LD_FORMATS_BF16 = 1 } ld_formats;
+
 typedef struct {
     ld_weight wkv, wgate;   /* [c*d, dim] BF16 (c = 2 with overlap) */
     const float *ape;       /* [ratio, c*d] */
@@ -98,6 +101,7 @@ typedef struct {
     int n_owned;
     int resident;            /* weights copied out of the file mapping (resident.h) */
     char mapped_why[256];    /* why an auto load kept (some) weights mapped; "" otherwise */
+    ld_formats formats;      /* the format path the weights were converted to */
 } ld_model;
 
 /* Opens the checkpoint directory, parses config.json (and
@@ -115,9 +119,18 @@ typedef struct {
     void (*progress)(size_t done, size_t total); /* bytes copied so far; may be NULL */
     ld_backend_opts backend;                     /* ISA, threads, device */
     size_t kv_budget;                            /* 0: no limit */
+    /* bf16: FP8/FP4 linears converted at load (the checkpoint's weights are
+       then read once from the file mapping, never copied) */
+    ld_formats formats;
 } ld_load_opts;
 int ld_model_load_opts(const char *dir, const ld_backend_ops *ops, const ld_load_opts *o, ld_model *m);
 void ld_model_free(ld_model *m);
+
+/* Converts the bound weights to the format path f (owned by the model). */
+int ld_model_convert(ld_model *m, ld_formats f);
+/* The exact bf16 dequantization of an FP8, FP8_DQ or FP4 weight into out
+ * [n, k]; fails, naming the element, where a value would not be exact. */
+int ld_weight_to_bf16(const ld_weight *w, ld_bf16 *out);
 
 /* Backend placement and runtime state (place.c): the arena and per-call
  * figures, then every tensor the forward pass reads moved into the

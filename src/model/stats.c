@@ -1,6 +1,7 @@
 /* Size accounting over the tensors the config implies (model/schema.h; the
  * binder has checked them against the checkpoint): what `ladder info`
- * reports and what a bandwidth roofline divides by. */
+ * reports (as stored) and what a bandwidth roofline divides by (as the
+ * weight format path reads them). */
 #include <string.h>
 
 #include "model/schema.h"
@@ -9,6 +10,7 @@
 typedef struct {
     ld_model_stats_t *st;
     double expert_bytes;
+    int bf16; /* the bf16 format path: FP8/FP4 linears are read as bf16 */
 } counter;
 
 static int count(void *ctx, const ld_schema_item *it) {
@@ -27,6 +29,7 @@ static int count(void *ctx, const ld_schema_item *it) {
         bytes += (double)p->nbytes;
     }
     if (it->mtp) return 0;
+    if (k->bf16 && it->e->weight && it->fmt != LD_WF_BF16 && it->fmt != LD_WF_F32) bytes = 2.0 * (double)it->n * (double)it->k;
     switch (it->e->read) {
     case LD_SR_ALL: st->active_bytes += bytes; break;
     case LD_SR_ROW: st->active_bytes += bytes / (double)it->part[0].shape[0]; break;
@@ -38,7 +41,7 @@ static int count(void *ctx, const ld_schema_item *it) {
 void ld_model_stats(const ld_model *m, ld_model_stats_t *st) {
     memset(st, 0, sizeof *st);
     const ld_config *c = &m->cfg;
-    counter k = {.st = st};
+    counter k = {.st = st, .bf16 = m->formats == LD_FORMATS_BF16};
     ld_schema_each(c, count, &k);
     /* routed experts: num_experts_per_tok of n_routed_experts per layer, on average */
     st->active_bytes += k.expert_bytes * c->n_activated_experts / c->n_routed_experts;

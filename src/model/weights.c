@@ -227,7 +227,7 @@ int ld_model_load_opts(const char *dir, const ld_backend_ops *ops, const ld_load
     /* validate everything before copying any weight, then bind again to the copies */
     if (bind_all(m)) return load_fail(m);
     /* a device backend uploads the weights anyway: a host copy would only double them */
-    if (o && m->be->ops->mem == LD_MEM_HOST && want_resident(m, o->mode)) {
+    if (o && m->be->ops->mem == LD_MEM_HOST && o->formats == LD_FORMATS_NATIVE && want_resident(m, o->mode)) {
         unbind(m);
         m->resident = ld_ckpt_make_resident(&m->ck, o->progress) == 0;
         if (!m->resident && o->mode == LD_LOAD_RESIDENT) return load_fail(m);
@@ -236,7 +236,8 @@ int ld_model_load_opts(const char *dir, const ld_backend_ops *ops, const ld_load
         if (!m->resident) snprintf(m->mapped_why, sizeof m->mapped_why, "%s", ld_last_error());
         if (bind_all(m)) return load_fail(m);
     }
-    if (ld_model_place(m)) return load_fail(m);
+    m->formats = o ? o->formats : LD_FORMATS_NATIVE;
+    if (ld_model_convert(m, m->formats) || ld_model_place(m)) return load_fail(m);
     return 0;
 }
 

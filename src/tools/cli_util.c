@@ -221,9 +221,28 @@ int cli_env_init(void) {
 const char *cli_env_isa(void) { return env_isa; }
 int cli_env_threads(void) { return env_threads; }
 
+static ladder_formats formats;
+
+int cli_set_formats(const char *name) { return ladder_formats_parse(name, &formats); }
+ladder_formats cli_formats(void) { return formats; }
+
 ladder_engine_opts cli_engine_opts(const char *backend, int use_mmap) {
     ladder_engine_opts o = ladder_engine_opts_default();
     o.backend = backend;
+    o.formats = formats;
+    const char *colon = backend ? strchr(backend, ':') : NULL;
+    if (colon) {
+        /* a few names live at once (parity opens two engines) */
+        static char names[4][64];
+        static int next;
+        char *nm = names[next++ % 4];
+        snprintf(nm, sizeof names[0], "%.*s", (int)(colon - backend), backend);
+        o.backend = nm;
+        if (ladder_formats_parse(colon + 1, &o.formats)) { /* a bad command line */
+            fprintf(stderr, "ladder: error: backend '%s': %s\n", backend, ladder_last_error());
+            exit(2);
+        }
+    }
     o.cpu_isa = env_isa;
     o.threads = env_threads;
     o.weights = use_mmap ? LADDER_WEIGHTS_MMAP : LADDER_WEIGHTS_AUTO;

@@ -46,8 +46,13 @@ const char *cli_value(const char *cmd, int argc, char **argv, int *i);
  * options. Returns 0, or 1 after printing a one-line error. */
 int cli_env_init(void);
 /* Engine options of a command: backend NULL = the engine's default, the
- * environment's cpu settings, weights mapped or (default) copied when they fit. */
+ * environment's cpu settings, weights mapped or (default) copied when they
+ * fit, the --weights format path; a backend "NAME:PATH" (ref:bf16) sets its
+ * own path. */
 ladder_engine_opts cli_engine_opts(const char *backend, int use_mmap);
+/* The command line's --weights; 0, or -1 with the error. */
+int cli_set_formats(const char *name);
+ladder_formats cli_formats(void);
 /* The environment's cpu settings alone (NULL / 0 when unset). */
 const char *cli_env_isa(void);
 int cli_env_threads(void);

@@ -105,9 +105,12 @@ int cmd_conform(int argc, char **argv) {
         t_ops = now() - t0;
     }
     for (int d = 0; d < ndirs && !rc && !ops_only; d++) {
-        conform_layer_opts lo = {.prompt = prompt, .n_prompt = np, .n_decode = (int)decode, .log = stdout, .backend = {.isa = cli_env_isa(), .threads = cli_env_threads(), .device = -1}};
-        printf("\nlayers of %s (%s prompt of %d tokens, %ld decode steps; rel. error floor 0.1 x row RMS)\n", dirs[d],
-               prompt ? "given" : "default", prompt ? np : CONFORM_DEFAULT_PROMPT, decode);
+        conform_layer_opts lo = {.prompt = prompt, .n_prompt = np, .n_decode = (int)decode, .log = stdout,
+                                 .backend = {.isa = cli_env_isa(), .threads = cli_env_threads(), .device = -1},
+                                 .formats = (ld_formats)cli_formats()};
+        printf("\nlayers of %s (%s prompt of %d tokens, %ld decode steps; weights %s; rel. error floor 0.1 x row RMS)\n",
+               dirs[d], prompt ? "given" : "default", prompt ? np : CONFORM_DEFAULT_PROMPT, decode,
+               ladder_formats_name(cli_formats()));
         conform_print_header(stdout, CONF_LAYER);
         if (ld_conform_layers_named(name, dirs[d], &lo, &rep) < 0) rc = cli_fail("conform", "%s: %s", dirs[d], ladder_last_error());
     }

@@ -39,6 +39,11 @@ static void usage(FILE *f) {
                "Ladder: a vendor-neutral inference engine for DeepSeek-V4.\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-17s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\nEvery command that loads a model also takes --weights native|bf16, the weight\n"
+               "format path: native (default) computes in the checkpoint's formats; bf16\n"
+               "converts every FP8/FP4 linear at load to its exact bf16 dequantization (for\n"
+               "chips whose best matrix unit is BF16; activations stay bf16). A backend name\n"
+               "may carry one too, as in 'ladder parity -b ref -b ref:bf16'.\n");
     fprintf(f, "\nExit status: 0 success; 1 an error while running (a missing or bad file, bad\n"
                "input, a failed check); 2 a bad command line (unknown option, missing or\n"
                "malformed value, bad LADDER_* variable). Errors are one line on stderr.\n");
@@ -72,6 +77,18 @@ int main(int argc, char **argv) {
        give the same bits), LADDER_THREADS=N its pool size; commands pass them
        on in their engine options */
     if (cli_env_init()) return 2;
+    /* --weights is taken out before the command parses its own options */
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--weights")) continue;
+        if (i + 1 >= argc || cli_set_formats(argv[i + 1])) {
+            fprintf(stderr, "ladder: error: --weights: %s\n",
+                    i + 1 >= argc ? "a format path is required (native, bf16)" : ladder_last_error());
+            return 2;
+        }
+        memmove(argv + i, argv + i + 2, sizeof *argv * (size_t)(argc - i - 1)); /* argv[argc] (NULL) too */
+        argc -= 2;
+        i--;
+    }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
     fprintf(stderr, "ladder: error: unknown command '%s'\n", argv[1]);

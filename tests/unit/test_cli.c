@@ -127,6 +127,9 @@ int main(void) {
         "%s bench -m %s/a --batch 0x",
         "%s bench",
         "%s nosuchcommand %s",
+        "%s logits -m %s/a --prompt-ids %s/p.i32 --weights int3",
+        "%s logits -m %s/a --prompt-ids %s/p.i32 --weights",
+        "%s logits -m %s/a --prompt-ids %s/p.i32 -b ref:int3",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char c2[8192];
@@ -145,6 +148,13 @@ int main(void) {
     snprintf(cmd, sizeof cmd, "%s generate -m %s/a --prompt-ids %s/p.i32 -n 2 -b ref 2>&1 >/dev/null", bin, tmp, tmp);
     CHECK(test_run(cmd, &out) == 0 && out && strstr(out, "backend ref"), "generate -b ref: %s", out ? out : "");
     free(out);
+    /* --weights bf16 (anywhere on the line) changes the numbers; -b NAME:PATH is the same path */
+    snprintf(cmd, sizeof cmd, "%s logits -m %s/a --prompt-ids %s/p.i32 -b ref -o %s/n.f32 && "
+                              "%s logits --weights bf16 -m %s/a --prompt-ids %s/p.i32 -b ref -o %s/b.f32 && "
+                              "%s logits -m %s/a --prompt-ids %s/p.i32 -b ref:bf16 -o %s/b2.f32 && "
+                              "cmp -s %s/b.f32 %s/b2.f32 && ! cmp -s %s/n.f32 %s/b.f32",
+             bin, tmp, tmp, tmp, bin, tmp, tmp, tmp, bin, tmp, tmp, tmp, tmp, tmp, tmp, tmp);
+    CHECK(test_run(cmd, NULL) == 0, "--weights bf16 / -b ref:bf16: same logits as each other, not as native");
     /* logits: the default (cpu) and ref agree on the contract's shape, and each is deterministic */
     snprintf(cmd, sizeof cmd, "%s logits -m %s/a --prompt-ids %s/p.i32 -b ref -o %s/r.f32 && "
                               "LADDER_CPU_ISA=scalar LADDER_THREADS=1 %s logits -m %s/a --prompt-ids %s/p.i32 -o %s/s.f32 && "

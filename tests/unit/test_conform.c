@@ -146,8 +146,8 @@ static int ops_failures(const ld_backend_ops *b, const char *pattern, char *why,
     return f;
 }
 
-static int layer_failures(const ld_backend_ops *b, const char *dir, int n_decode) {
-    conform_layer_opts o = {.n_decode = n_decode};
+static int layer_failures_path(const ld_backend_ops *b, const char *dir, int n_decode, ld_formats path) {
+    conform_layer_opts o = {.n_decode = n_decode, .formats = path};
     conform_report r = {0};
     int f = ld_conform_layers(b, dir, &o, &r);
     CHECK(f >= 0, "%s on %s: %s", b->name, dir, ld_last_error());
@@ -156,6 +156,10 @@ static int layer_failures(const ld_backend_ops *b, const char *dir, int n_decode
         if (!r.rows[i].pass) fprintf(stderr, "  %s %s: %s\n", r.rows[i].op, r.rows[i].shape, r.rows[i].why);
     conform_report_free(&r);
     return f;
+}
+
+static int layer_failures(const ld_backend_ops *b, const char *dir, int n_decode) {
+    return layer_failures_path(b, dir, n_decode, LD_FORMATS_NATIVE);
 }
 
 int main(void) {
@@ -206,6 +210,7 @@ int main(void) {
     ld_synth_opts so = {.seed = 11};
     CHECK(ld_synth_write(&c, dir, &so) == 0, "synth: %s", ld_last_error());
     CHECK(layer_failures(cpu, dir, 4) == 0, "cpu fails layer conformance on the tiny synth");
+    CHECK(layer_failures_path(cpu, dir, 4, LD_FORMATS_BF16) == 0, "cpu fails layer conformance on the bf16 path");
     CHECK(layer_failures(&b1, dir, 2) > 0, "bad-rmsnorm passes layer conformance");
     CHECK(layer_failures(&b2, dir, 2) > 0, "bad-linear passes layer conformance");
 
@@ -219,6 +224,8 @@ int main(void) {
         fclose(f);
         snprintf(dir, sizeof dir, "%s/oracle/%s", sh, cases[i]);
         CHECK(layer_failures(cpu, dir, 4) == 0, "cpu fails layer conformance on %s", cases[i]);
+        CHECK(layer_failures_path(cpu, dir, 4, LD_FORMATS_BF16) == 0, "cpu fails bf16-path layer conformance on %s",
+              cases[i]);
     }
     return test_summary("conform");
 }

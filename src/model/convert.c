@@ -1,0 +1,80 @@
+/* Weight format paths chosen at load (ld_load_opts.formats). The checkpoint
+ * stays as shipped; what the forward pass reads is converted once, on the
+ * host, before the backend places it.
+ *
+ * bf16: every FP8 and FP4 linear becomes its exact bf16 dequantization. An
+ * e4m3 value has 4 significant bits and an e2m1 value 2; an E8M0 scale is a
+ * power of two, so value x scale is exact in bf16 (8 significant bits, fp32's
+ * exponent range) unless it leaves that range, which is checked. The
+ * weights then take the BF16 linear's arithmetic: activations are used as
+ * they come, not quantized to FP8 (a BF16 matrix unit takes bf16), which is
+ * the accuracy cost the path has. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/numerics.h"
+#include "model/model.h"
+#include "model/schema.h"
+
+/* value x 2^e, exact as long as it stays a normal bf16 (or zero) */
+static int dequant_one(float v, float scale, ld_bf16 *out) {
+    float x = v * scale;
+    if (v != 0 && (x == 0 || !(x == x) || x - x != 0 || ld_round_bf16(x) != x)) return -1;
+    *out = ld_f32_to_bf16(x);
+    return 0;
+}
+
+int ld_weight_to_bf16(const ld_weight *w, ld_bf16 *out) {
+    const uint8_t *d = w->data, *s = w->scale;
+    long n = w->n, k = w->k;
+    for (long r = 0; r < n; r++)
+        for (long c = 0; c < k; c++) {
+            float v, sc;
+            if (w->fmt == LD_WF_FP4) {
+                uint8_t b = d[r * (k / 2) + c / 2];
+                v = ld_fp4_to_f32(c % 2 ? b >> 4 : b & 15);
+                sc = ld_e8m0_to_f32(s[r * w->scale_cols + c / 32]);
+            } else {
+                v = ld_fp8_to_f32(d[r * k + c]);
+                sc = ld_e8m0_to_f32(s[(r / 128) * w->scale_cols + c / 128]);
+            }
+            if (dequant_one(v, sc, &out[r * k + c]))
+                return ld_set_error("weight [%ld, %ld]: element (%ld, %ld) = %g x %g is not exact in bf16", n, k, r, c,
+                                    (double)v, (double)sc);
+        }
+    return 0;
+}
+
+typedef struct {
+    ld_model *m;
+    int failed;
+} converter;
+
+static int convert_one(void *ctx, const ld_schema_item *it) {
+    converter *cv = ctx;
+    if (!it->e->weight || it->mtp) return 0; /* MTP blocks are not run */
+    ld_weight *w = ld_schema_field(cv->m, it);
+    if (w->fmt != LD_WF_FP8 && w->fmt != LD_WF_FP8_DQ && w->fmt != LD_WF_FP4) return 0;
+    void **np = realloc(cv->m->owned, sizeof *np * (size_t)(cv->m->n_owned + 1));
+    if (np) cv->m->owned = np;
+    ld_bf16 *b = np ? malloc(sizeof(ld_bf16) * (size_t)w->n * (size_t)w->k) : NULL;
+    if (!b) {
+        ld_set_error("out of memory converting %s to bf16", it->part[0].name);
+        return cv->failed = 1;
+    }
+    cv->m->owned[cv->m->n_owned++] = b;
+    if (ld_weight_to_bf16(w, b)) {
+        ld_wrap_error("%s", it->part[0].name);
+        return cv->failed = 1;
+    }
+    *w = (ld_weight){.fmt = LD_WF_BF16, .n = w->n, .k = w->k, .data = b};
+    return 0;
+}
+
+int ld_model_convert(ld_model *m, ld_formats f) {
+    if (f == LD_FORMATS_NATIVE) return 0;
+    converter cv = {.m = m};
+    ld_schema_each(&m->cfg, convert_one, &cv);
+    return cv.failed ? -1 : 0;
+}
