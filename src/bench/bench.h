@@ -62,11 +62,20 @@ typedef struct {
 typedef enum { BENCH_MACHINE, BENCH_LINEAR, BENCH_DECODE, BENCH_PREFILL, BENCH_BATCHED } bench_section;
 
 #define BENCH_MAX_LIST 8
+#define BENCH_QUALIFY 0.8
 
 typedef struct {
     const char *backend, *cpu_isa; /* cpu_isa NULL unless the backend has ISA paths */
     int threads, weights_resident;
     double read_bw, peak_flops;    /* the machine, measured first */
+    /* The read bandwidth alternates over minutes between a congested and a
+       quiet mode on shared machines, and in the congested one a decode that
+       is not bandwidth-bound looks close to its roofline. So each figure is
+       also set against the best probe seen on this machine (the options'
+       best_bw and every probe of this run): below BENCH_QUALIFY of it, the
+       figure was taken in a congested moment and does not count. */
+    double best_bw;
+    const char *formats;           /* the weight format path */
     const char *fma_isa;
     bench_linear_rate linears[6];
     int n_linears;
@@ -85,6 +94,9 @@ typedef struct bench_opts {
     int n_batches;
     int contexts[BENCH_MAX_LIST];  /* longer contexts to decode at (32 tokens each); n_contexts 0 = 1024 */
     int n_contexts;
+    /* the best read bandwidth probe seen on this machine with the engine's
+       thread count before this run (0: none recorded) */
+    double best_bw;
     /* (optional) called before each measurement with what it is */
     void (*progress)(void *ctx, const char *what);
     /* (optional) called when entry i of a section is in the report */
@@ -94,6 +106,8 @@ typedef struct bench_opts {
 
 /* Runs everything on e. Returns 0, or -1 with ladder_last_error() set. */
 int bench_run(ladder_engine *e, const bench_opts *o, bench_report *r);
+/* A probe of bw against the best seen (r->best_bw at the time). */
+double bench_vs_best(const bench_report *r, double bw);
 /* The report as one JSON object (the layout `ladder bench --json` writes). */
 int bench_write_json(FILE *f, const char *model, const bench_report *r);
 

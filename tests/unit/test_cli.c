@@ -88,8 +88,9 @@ int main(void) {
     free(ids_map);
 
     /* bench runs every section on a small budget and writes its JSON */
-    snprintf(cmd, sizeof cmd, "%s bench -m %s/a --threads 2 --decode 2 --contexts 16 --prefill 8 --batch 1,2 --batch-steps 2 --json %s/bench.json 2>%s/bench.err",
-             bin, tmp, tmp, tmp);
+    snprintf(cmd, sizeof cmd, "%s bench -m %s/a --threads 2 --decode 2 --contexts 16 --prefill 8 --batch 1,2 --batch-steps 2 --json %s/bench.json "
+                              "--probe-history %s/probes.json 2>%s/bench.err",
+             bin, tmp, tmp, tmp, tmp);
     int brc = test_run(cmd, &out);
     if (brc) {
         char errf[4200];
@@ -108,6 +109,16 @@ int main(void) {
                               "and all(0<l['cached_weight_bytes']<=min(l['weight_bytes'],4<<20) and l['cached_seconds']>0 for l in d['linears']) else 1)\" 2>/dev/null || "
                               "! command -v python3 >/dev/null", tmp);
     CHECK(test_run(cmd, NULL) == 0, "bench JSON is not valid or lacks sections");
+    /* the probe history: recorded, and a best probe far above this one makes
+       every figure read as congested (not counting) */
+    snprintf(cmd, sizeof cmd, "grep -q read_bw_best_Bps %s/probes.json && printf '%s' > %s/probes.json", tmp,
+             "{\"read_bw_best_Bps\": {\"1\": 1e15, \"2\": 1e15}}", tmp);
+    CHECK(test_run(cmd, NULL) == 0, "bench did not record its probe in the history");
+    snprintf(cmd, sizeof cmd, "%s bench -m %s/a --threads 2 --decode 2 --contexts 16 --prefill 8 --batch 1 --batch-steps 2 "
+                              "--probe-history %s/probes.json 2>/dev/null", bin, tmp, tmp);
+    CHECK(test_run(cmd, &out) == 0 && out && strstr(out, "congested, does not count") && strstr(out, "1000000.00 GB/s"),
+          "bench against a far better recorded probe:\n%s", out ? out : "");
+    free(out);
 
     /* bad command lines: non-zero exit, exactly one line on stderr, no crash */
     const char *bad[] = {
