@@ -66,6 +66,10 @@ typedef struct {
     FILE *log;
     ld_backend_opts backend;
     ld_formats formats;  /* the weight format path of both sides: each checked against ref's arithmetic of it */
+    /* ref runs the native path instead, so each row shows how far the
+       backend's path moves that sublayer from the checkpoint's own numbers:
+       where a format path's error enters */
+    int vs_native;
 } conform_layer_opts;
 
 #define CONFORM_DEFAULT_PROMPT 64

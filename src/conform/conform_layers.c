@@ -234,7 +234,7 @@ static int argmax(const float *v, int n) {
 
 int ld_conform_layers(const ld_backend_ops *b, const char *dir, const conform_layer_opts *o, conform_report *r) {
     ld_model rm, bm;
-    ld_load_opts ro = {.mode = LD_LOAD_MMAP, .formats = o->formats};
+    ld_load_opts ro = {.mode = LD_LOAD_MMAP, .formats = o->vs_native ? LD_FORMATS_NATIVE : o->formats};
     if (ld_model_load_opts(dir, &ld_backend_ref_ops, &ro, &rm)) return -1;
     ld_load_opts lo = {.mode = LD_LOAD_MMAP, .backend = o->backend, .formats = o->formats};
     if (ld_model_load_opts(dir, b, &lo, &bm)) { ld_model_free(&rm); return -1; }

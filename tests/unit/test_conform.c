@@ -211,6 +211,24 @@ int main(void) {
     CHECK(ld_synth_write(&c, dir, &so) == 0, "synth: %s", ld_last_error());
     CHECK(layer_failures(cpu, dir, 4) == 0, "cpu fails layer conformance on the tiny synth");
     CHECK(layer_failures_path(cpu, dir, 4, LD_FORMATS_BF16) == 0, "cpu fails layer conformance on the bf16 path");
+    /* the format-path report: ref on bf16 against ref on native shows the
+       error the path brings in at every sublayer (none is bitwise equal),
+       and the same path against itself shows none */
+    {
+        conform_layer_opts o = {.n_decode = 2, .formats = LD_FORMATS_BF16, .vs_native = 1};
+        conform_report r = {0};
+        int f = ld_conform_layers(&ld_backend_ref_ops, dir, &o, &r), moved = 0;
+        for (int i = 0; i < r.n; i++) moved += r.rows[i].nmse > 0;
+        CHECK(f >= 0 && r.n > 0 && moved == r.n, "bf16 vs native: %d of %d sublayer rows moved (%s)", moved, r.n,
+              f < 0 ? ld_last_error() : "");
+        conform_report_free(&r);
+        o.vs_native = 0;
+        f = ld_conform_layers(&ld_backend_ref_ops, dir, &o, &r);
+        moved = 0;
+        for (int i = 0; i < r.n; i++) moved += r.rows[i].nmse > 0;
+        CHECK(f == 0 && moved == 0, "ref bf16 against itself: %d rows differ", moved);
+        conform_report_free(&r);
+    }
     CHECK(layer_failures(&b1, dir, 2) > 0, "bad-rmsnorm passes layer conformance");
     CHECK(layer_failures(&b2, dir, 2) > 0, "bad-linear passes layer conformance");
 
