@@ -61,27 +61,32 @@ check "tokenize" test "$(req tok POST /tokenize '{"content":"hello world"}')" = 
 check "apply-template renders the V4 prompt" test "$(req tpl POST /apply-template '{"messages":[{"role":"user","content":"Hi"}]}')" = 200
 check "apply-template output" has tpl '"prompt":"<｜begin▁of▁sentence｜><｜User｜>Hi<｜Assistant｜></think>"'
 
-# determinism: the same greedy request alone, then while 7 others stream
+# determinism: the same greedy request, and the same seeded one, alone and
+# then while 7 others stream
 one='{"prompt":[5,9,200,31,77,401,12,8],"max_tokens":40,"temperature":0}'
+s1='{"prompt":"seed test","max_tokens":30,"temperature":1,"seed":5}'
+s2='{"prompt":"seed test","max_tokens":30,"temperature":1,"seed":6}'
 req alone POST /v1/completions "$one" >/dev/null
+req seeda POST /v1/completions "$s1" >/dev/null
 bg=""
 for j in 1 2 3 4 5 6 7; do
-  curl -s -N -H "$K" "$U/v1/completions" -d "{\"prompt\":[$j,3,$((j * 11))],\"max_tokens\":120,\"temperature\":0.9,\"seed\":$j,\"stream\":true}" \
+  curl -s -N -H "$K" "$U/v1/completions" -d "{\"prompt\":[$j,3,$((j * 11))],\"max_tokens\":300,\"ignore_eos\":true,\"temperature\":0.9,\"seed\":$j,\"stream\":true}" \
     >"$W/bg$j.out" &
   bg="$bg $!"
 done
+sleep 0.2
 req busy POST /v1/completions "$one" >/dev/null
-sed 's/"id":"[^"]*"//; s/"created":[0-9]*//' "$W/alone.body" >"$W/alone.norm"
-sed 's/"id":"[^"]*"//; s/"created":[0-9]*//' "$W/busy.body" >"$W/busy.norm"
-check "greedy tokens alone == beside 7 streams" cmp -s "$W/alone.norm" "$W/busy.norm"
-for p in $bg; do wait "$p"; done
-check "the 7 streams ended" test "$(cat "$W"/bg*.out | grep -c 'data: \[DONE\]')" = 7
-s1='{"prompt":"seed test","max_tokens":30,"temperature":1,"seed":5}'
-req seeda POST /v1/completions "$s1" >/dev/null
 req seedb POST /v1/completions "$s1" >/dev/null
-sed 's/"id":"[^"]*"//; s/"created":[0-9]*//' "$W/seeda.body" >"$W/seeda.norm"
-sed 's/"id":"[^"]*"//; s/"created":[0-9]*//' "$W/seedb.body" >"$W/seedb.norm"
-check "same seed, same text" cmp -s "$W/seeda.norm" "$W/seedb.norm"
+req during GET /metrics >/dev/null
+for p in $bg; do wait "$p"; done
+req seedc POST /v1/completions "$s2" >/dev/null
+norm() { sed 's/"id":"[^"]*"//; s/"created":[0-9]*//' "$W/$1.body" >"$W/$1.norm"; }
+for f in alone busy seeda seedb seedc; do norm $f; done
+check "greedy tokens alone == beside 7 streams" cmp -s "$W/alone.norm" "$W/busy.norm"
+check "seeded tokens alone == beside 7 streams" cmp -s "$W/seeda.norm" "$W/seedb.norm"
+check "the 7 streams were still running then" grep -q '^ladder_running_sequences [1-9]' "$W/during.body"
+check "the 7 streams ended" test "$(cat "$W"/bg*.out | grep -c 'data: \[DONE\]')" = 7
+check "another seed, another text" sh -c "! cmp -s '$W/seeda.norm' '$W/seedc.norm'"
 
 # prefix reuse: a shared system prompt, then a conversation's next turn,
 # each asked twice (the second time resumed from the prefix cache); greedy
