@@ -200,6 +200,8 @@ size_t ladder_snapshot_bytes(const ladder_snapshot *snap);
  * session fed all of them would (ladder_eval's promises). 0 otherwise: a
  * short first call sizes the reference's window lists differently. */
 int ladder_snapshot_exact(const ladder_snapshot *snap);
+/* The same of a session now: whether a snapshot of it would be exact. */
+int ladder_session_exact(const ladder_session *s);
 void ladder_snapshot_free(ladder_snapshot *snap);
 
 /* ---------------------------------------------------------- evaluation */

@@ -9,6 +9,7 @@
  * weights then take the BF16 linear's arithmetic: activations are used as
  * they come, not quantized to FP8 (a BF16 matrix unit takes bf16), which is
  * the accuracy cost the path has. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,7 +21,7 @@
 /* value x 2^e, exact as long as it stays a normal bf16 (or zero) */
 static int dequant_one(float v, float scale, ld_bf16 *out) {
     float x = v * scale;
-    if (v != 0 && (x == 0 || !(x == x) || x - x != 0 || ld_round_bf16(x) != x)) return -1;
+    if (v != 0 && (x == 0 || !isfinite(x) || ld_round_bf16(x) != x)) return -1;
     *out = ld_f32_to_bf16(x);
     return 0;
 }

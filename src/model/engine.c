@@ -212,6 +212,7 @@ int ladder_session_restore(ladder_session *s, const ladder_snapshot *snap) { ret
 long ladder_snapshot_pos(const ladder_snapshot *snap) { return ld_snapshot_pos(snap); }
 size_t ladder_snapshot_bytes(const ladder_snapshot *snap) { return ld_snapshot_bytes(snap); }
 int ladder_snapshot_exact(const ladder_snapshot *snap) { return ld_snapshot_exact(snap); }
+int ladder_session_exact(const ladder_session *s) { return ld_session_exact(&s->s); }
 void ladder_snapshot_free(ladder_snapshot *snap) { ld_snapshot_free(snap); }
 
 void ladder_session_observe(ladder_session *s, ladder_observer fn, void *ctx) {

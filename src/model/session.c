@@ -100,6 +100,8 @@ fail:;
     return ld_set_error("cannot reserve the KV cache of %ld positions (%.1f MB): %s", ctx, need / 1e6, msg);
 }
 
+int ld_session_exact(const ld_session *s) { return s->calls == 0 || s->first_rows >= s->m->cfg.window; }
+
 int ld_session_init(ld_session *s, const ld_model *m) { return ld_session_init_ctx(s, m, 0); }
 
 void ld_session_free(ld_session *s) {

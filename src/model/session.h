@@ -52,6 +52,10 @@ typedef struct {
 #define LD_SESSION_DEFAULT_CTX 4096
 int ld_session_init_ctx(ld_session *s, const ld_model *m, long ctx);
 int ld_session_init(ld_session *s, const ld_model *m);
+/* 1 when the state is that of one call over its tokens (no call yet, or a
+ * first call of at least one window): ladder_eval's promises then give any
+ * continuation the bits of a fresh session fed everything at once. */
+int ld_session_exact(const ld_session *s);
 /* Bytes of KV cache a session of ctx positions reserves. */
 size_t ld_session_kv_bytes(const ld_model *m, long ctx);
 void ld_session_free(ld_session *s);

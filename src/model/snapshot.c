@@ -112,7 +112,9 @@ long ld_snapshot_pos(const ld_snapshot *snap) { return snap->pos; }
 size_t ld_snapshot_bytes(const ld_snapshot *snap) { return snap->bytes + sizeof *snap; }
 
 int ld_snapshot_exact(const ld_snapshot *snap) {
-    return snap->calls == 0 || snap->first_rows >= snap->m->cfg.window;
+    /* the saved session's own rule, on the saved fields */
+    ld_session s = {.m = snap->m, .calls = snap->calls, .first_rows = snap->first_rows};
+    return ld_session_exact(&s);
 }
 
 void ld_snapshot_free(ld_snapshot *snap) {

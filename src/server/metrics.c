@@ -47,6 +47,11 @@ static void put(ld_strbuf *b, const char *fmt, ...) {
     if (n > 0) ld_sb_put(b, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }
 
+/* One counter or gauge: %.15g prints counts exactly and a ratio short. */
+static void scalar(ld_strbuf *b, const char *name, const char *type, const char *help, double v) {
+    put(b, "# HELP %s %s\n# TYPE %s %s\n%s %.15g\n", name, help, name, type, name, v);
+}
+
 static void hist(ld_strbuf *b, const char *name, const char *help, const ld_hist *h) {
     put(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
     long cum = 0;
@@ -65,34 +70,21 @@ void ld_metrics_render(ld_metrics *m, const ld_sched_stats *st, ld_strbuf *b) {
     hist(b, "ladder_time_to_first_token_seconds", "Time from request to its first generated token", &m->ttft);
     hist(b, "ladder_inter_token_latency_seconds", "Time between consecutive generated tokens of a request", &m->itl);
     pthread_mutex_unlock(&m->mu);
-    put(b, "# HELP ladder_prompt_tokens_total Prompt tokens admitted\n# TYPE ladder_prompt_tokens_total counter\n"
-           "ladder_prompt_tokens_total %ld\n", st->prompt_tokens);
-    put(b, "# HELP ladder_generation_tokens_total Tokens generated\n# TYPE ladder_generation_tokens_total counter\n"
-           "ladder_generation_tokens_total %ld\n", st->generated_tokens);
-    put(b, "# HELP ladder_queue_depth Requests waiting for a slot\n# TYPE ladder_queue_depth gauge\n"
-           "ladder_queue_depth %ld\n", st->queued);
-    put(b, "# HELP ladder_running_sequences Sequences in the running batch\n# TYPE ladder_running_sequences gauge\n"
-           "ladder_running_sequences %ld\n", st->running);
-    put(b, "# HELP ladder_slots Sequences the server decodes together at most\n# TYPE ladder_slots gauge\n"
-           "ladder_slots %ld\n", st->slots);
-    put(b, "# HELP ladder_kv_cache_usage_ratio Share of the reserved KV cache held by running sequences\n"
-           "# TYPE ladder_kv_cache_usage_ratio gauge\nladder_kv_cache_usage_ratio %.4f\n",
-        st->kv_bytes_total > 0 ? st->kv_bytes_used / st->kv_bytes_total : 0.0);
-    put(b, "# HELP ladder_batch_steps_total Batched forward steps\n# TYPE ladder_batch_steps_total counter\n"
-           "ladder_batch_steps_total %ld\n", st->steps);
     const ld_prefix_stats *p = &st->prefix;
-    put(b, "# HELP ladder_prefix_cache_hits_total Requests resumed from a cached prefix\n"
-           "# TYPE ladder_prefix_cache_hits_total counter\nladder_prefix_cache_hits_total %ld\n", p->hits);
-    put(b, "# HELP ladder_prefix_cache_misses_total Requests that found no cached prefix\n"
-           "# TYPE ladder_prefix_cache_misses_total counter\nladder_prefix_cache_misses_total %ld\n", p->misses);
-    put(b, "# HELP ladder_prefix_cache_hit_tokens_total Prompt tokens resumed instead of evaluated\n"
-           "# TYPE ladder_prefix_cache_hit_tokens_total counter\nladder_prefix_cache_hit_tokens_total %ld\n",
-        p->hit_tokens);
-    put(b, "# HELP ladder_prefix_cache_entries Snapshots held\n# TYPE ladder_prefix_cache_entries gauge\n"
-           "ladder_prefix_cache_entries %ld\n", p->entries);
-    put(b, "# HELP ladder_prefix_cache_bytes Host memory the snapshots hold\n# TYPE ladder_prefix_cache_bytes gauge\n"
-           "ladder_prefix_cache_bytes %zu\n", p->bytes);
-    put(b, "# HELP ladder_prefix_cache_evictions_total Snapshots dropped for room\n"
-           "# TYPE ladder_prefix_cache_evictions_total counter\nladder_prefix_cache_evictions_total %ld\n",
-        p->evictions);
+    static const char C[] = "counter", G[] = "gauge";
+    scalar(b, "ladder_prompt_tokens_total", C, "Prompt tokens admitted", (double)st->prompt_tokens);
+    scalar(b, "ladder_generation_tokens_total", C, "Tokens generated", (double)st->generated_tokens);
+    scalar(b, "ladder_queue_depth", G, "Requests waiting for a slot", (double)st->queued);
+    scalar(b, "ladder_running_sequences", G, "Sequences in the running batch", (double)st->running);
+    scalar(b, "ladder_slots", G, "Sequences the server decodes together at most", (double)st->slots);
+    scalar(b, "ladder_kv_cache_usage_ratio", G, "Share of the reserved KV cache held by running sequences",
+           st->kv_bytes_total > 0 ? st->kv_bytes_used / st->kv_bytes_total : 0.0);
+    scalar(b, "ladder_batch_steps_total", C, "Batched forward steps", (double)st->steps);
+    scalar(b, "ladder_prefix_cache_hits_total", C, "Requests resumed from a cached prefix", (double)p->hits);
+    scalar(b, "ladder_prefix_cache_misses_total", C, "Requests that found no cached prefix", (double)p->misses);
+    scalar(b, "ladder_prefix_cache_hit_tokens_total", C, "Prompt tokens resumed instead of evaluated",
+           (double)p->hit_tokens);
+    scalar(b, "ladder_prefix_cache_entries", G, "Snapshots held", (double)p->entries);
+    scalar(b, "ladder_prefix_cache_bytes", G, "Host memory the snapshots hold", (double)p->bytes);
+    scalar(b, "ladder_prefix_cache_evictions_total", C, "Snapshots dropped for room", (double)p->evictions);
 }

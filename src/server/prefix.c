@@ -63,7 +63,7 @@ long ld_prefix_restore(ld_prefix *p, const int *ids, int n, ladder_session *s) {
 
 int ld_prefix_save(ld_prefix *p, const int *ids, ladder_session *s) {
     long n = ladder_session_pos(s);
-    if (!p || n <= 0) return 0;
+    if (!p || n <= 0 || !ladder_session_exact(s)) return 0; /* before any copy */
     for (entry *e = p->head; e; e = e->next)
         if (e->n == n && is_prefix(e, ids, n)) {
             e->used = ++p->clock;
@@ -72,7 +72,7 @@ int ld_prefix_save(ld_prefix *p, const int *ids, ladder_session *s) {
     ladder_snapshot *snap;
     if (ladder_session_save(s, &snap)) return -1;
     size_t bytes = ladder_snapshot_bytes(snap) + sizeof(int) * (size_t)n + sizeof(entry);
-    if (!ladder_snapshot_exact(snap) || bytes > p->st.max_bytes) {
+    if (bytes > p->st.max_bytes) {
         ladder_snapshot_free(snap);
         return 0;
     }

@@ -185,6 +185,7 @@ int main(void) {
         for (int i = W / 2; i < 25; i++) CHECK(ladder_eval(shortp, toks + i, 1, LADDER_LOGITS_NONE, NULL, NULL) == 0, "step");
         CHECK(ladder_session_save(shortp, &snap2) == 0, "save");
         CHECK(snap2 && !ladder_snapshot_exact(snap2), "a first call of %d < window %d reported exact", W / 2, W);
+        CHECK(!ladder_session_exact(shortp) && ladder_session_exact(src), "session exactness disagrees with its snapshots'");
         CHECK(snap2 && ladder_session_restore(dst, snap2) == 0, "restore");
         CHECK(ladder_eval(shortp, toks + 25, NTOK - 25, LADDER_LOGITS_LAST, lg, NULL) == 0, "continue saved");
         CHECK(ladder_eval(dst, toks + 25, NTOK - 25, LADDER_LOGITS_LAST, lg2, NULL) == 0, "continue restored");
