@@ -47,9 +47,13 @@ typedef enum {
        for chips whose best matrix unit is BF16; activations are then used in
        bf16, not quantized to FP8 (the path's accuracy cost) */
     LADDER_FORMATS_BF16 = 1,
+    /* FP8 linears as int8 with one scale per output row, FP4 experts kept
+       4-bit (expanded to int8 exactly), activations int8 with one scale per
+       token: the scheme of INT8-only matrix units */
+    LADDER_FORMATS_W8A8 = 2,
 } ladder_formats;
 
-/* "native", "bf16"; NULL for an unknown value. */
+/* "native", "bf16", "w8a8"; NULL for an unknown value. */
 const char *ladder_formats_name(ladder_formats f);
 /* The path a name gives; -1 with the known names in the error otherwise. */
 int ladder_formats_parse(const char *name, ladder_formats *out);

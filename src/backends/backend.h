@@ -54,6 +54,10 @@ typedef enum {
     LD_WF_FP8,    /* e4m3 [n, k] + e8m0 scale [ceil(n/128), ceil(k/128)]; activations FP8-quantized 1x128 */
     LD_WF_FP8_DQ, /* same storage, used as its exact bf16 dequantization (wo_a): no activation quantization */
     LD_WF_FP4,    /* e2m1 packed [n, k/2] (element 2j = low nibble) + e8m0 scale [n, k/32] */
+    /* The w8a8 path's forms (backends/w8a8.h), made at load from the above;
+     * activations quantized to int8 with one scale per row: */
+    LD_WF_I8,     /* int8 [n, k] + fp32 scale per output row [n] */
+    LD_WF_FP4_I8, /* e2m1 [n, k/2] in 512-element superblocks (w8a8.h) + e8m0 scale [n, k/32] */
 } ld_wfmt;
 
 typedef struct {
@@ -224,6 +228,8 @@ typedef struct ld_backend_ops {
      * (NULL: host backends keep the zero-copy view). */
     int (*prepare_weight)(ld_backend *be, ld_weight *w);
     void (*release_weight)(ld_backend *be, ld_weight *w);
+    /* Bit f set: linears take weights of ld_wfmt f; 0: every format. */
+    unsigned wformats;
     int (*sync)(ld_backend *be);
 
     /* ---- primitives */
@@ -232,7 +238,7 @@ typedef struct ld_backend_ops {
      * 1x128 E8M0 blocks; per K block the exact partial sum, rounded to fp32,
      * is scaled and added to an fp32 accumulator in ascending block order
      * (FP4: 32-wide blocks, times act scale then weight scale). Others: the
-     * exact dot product rounded to fp32. */
+     * exact dot product rounded to fp32. I8 / FP4_I8: backends/w8a8.h. */
     int (*linear)(ld_backend *be, const ld_weight *w, const ld_bf16 *x, int m, ld_bf16 *y);
     /* y[m,n] = fp32(x[m,k] . W^T) for F32/BF16 weights and fp32 inputs
      * (compressor projections, router, lm head). */
@@ -334,6 +340,8 @@ ld_backend *ld_backend_create(const ld_backend_ops *ops, const ld_backend_opts *
 void ld_backend_destroy(ld_backend *be);
 void ld_backend_describe(ld_backend *be, char *buf, size_t len);
 int ld_backend_supports(const ld_backend *be, ld_op op);
+/* Whether the backend's linears take weights of format f (ops.wformats). */
+int ld_backend_takes(const ld_backend *be, ld_wfmt f);
 /* Every op the forward pass calls; NULL when all are there, else the name of
  * the first missing one. */
 const char *ld_backend_missing_forward_op(const ld_backend *be);

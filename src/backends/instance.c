@@ -29,6 +29,7 @@ static const void *slot(const ld_backend_ops *o, ld_op op) {
 }
 
 int ld_backend_supports(const ld_backend *be, ld_op op) { return slot(be->ops, op) != NULL; }
+int ld_backend_takes(const ld_backend *be, ld_wfmt f) { return !be->ops->wformats || (be->ops->wformats >> f & 1); }
 
 /* What the forward pass calls (model/forward.c, attention.c, moe.c). */
 static const ld_op forward_ops[] = {LD_OP_linear,     LD_OP_linear_f32,     LD_OP_rmsnorm,   LD_OP_head_rmsnorm,

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backends/w8a8.h"
 #include "conform/conform_harness.h"
 #include "backends/wformat.h"
 #include "core/error.h"
@@ -197,7 +198,29 @@ static uint8_t e8m0_of(float pow2) { return (uint8_t)((ld_f32_to_bits(pow2) >> 2
 
 /* Gaussian weights of std 1/sqrt(k) (per-row gain 0.5..2 so that scale
  * blocks differ), stored in fmt exactly as a checkpoint stores them. */
+/* The w8a8 forms, converted from a checkpoint-form weight as loading does. */
+static wbuf make_w8a8(ctx_t *c, ld_wfmt fmt, int n, int k) {
+    wbuf src = cf_make_weight(c, fmt == LD_WF_I8 ? LD_WF_FP8 : LD_WF_FP4, n, k), b = {.w = src.w};
+    b.w.fmt = fmt;
+    b.data = cf_alloc(c, ld_wformat_data_bytes(fmt, n, k), 0);
+    int rc;
+    if (fmt == LD_WF_I8) {
+        b.scale = cf_alloc(c, sizeof(float) * (size_t)n, 0);
+        b.w.scale_cols = 1;
+        rc = ld_weight_to_i8(&src.w, b.data, (float *)(void *)b.scale);
+    } else {
+        b.scale = cf_alloc(c, (size_t)n * (size_t)src.w.scale_cols, 0);
+        rc = ld_weight_to_fp4i8(&src.w, b.data, b.scale);
+    }
+    cf_free_weight(&src);
+    if (rc) longjmp(c->oom, 1); /* random weights always convert */
+    b.w.data = b.data;
+    b.w.scale = b.scale;
+    return b;
+}
+
 wbuf cf_make_weight(ctx_t *c, ld_wfmt fmt, int n, int k) {
+    if (fmt == LD_WF_I8 || fmt == LD_WF_FP4_I8) return make_w8a8(c, fmt, n, k);
     wbuf b = {.w = {.fmt = fmt, .n = n, .k = k}};
     const ld_wformat *F = ld_wformat_of(fmt);
     int band = F->scale_rows ? F->scale_rows : 1; /* rows quantized together: one scale block high */
@@ -368,7 +391,7 @@ static void unsupported(ctx_t *c, const job_t *j) {
 }
 
 void cf_run_job(ctx_t *c, job_t *j) {
-    if (!ld_backend_supports(c->be, op_named(j->op))) {
+    if (!ld_backend_supports(c->be, op_named(j->op)) || (j->wfmt_set && !ld_backend_takes(c->be, j->wfmt))) {
         unsupported(c, j);
         return;
     }

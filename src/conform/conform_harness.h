@@ -66,6 +66,8 @@ typedef struct {
     const char *op;
     char shape[80];
     int same;           /* the backend's slot is ref's own function */
+    int wfmt_set;       /* the op takes a weight of format wfmt (ld_backend_takes) */
+    ld_wfmt wfmt;
     int ms[4];          /* M values, largest first, 0-terminated */
     int nparts;
     part_t part[3];

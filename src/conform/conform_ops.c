@@ -60,7 +60,7 @@ typedef struct {
     int f32;  /* runs through linear_f32 */
 } lin_shape;
 
-static const char *const FMT_NAME[] = {"f32", "bf16", "fp8", "fp8dq", "fp4"};
+static const char *const FMT_NAME[] = {"f32", "bf16", "fp8", "fp8dq", "fp4", "i8", "fp4i8"};
 
 /* Rows of N to run under a MAC budget: ref's linear is scalar double, so the
  * big shapes run on a leading subset of their rows (multiples of 128, the
@@ -94,9 +94,12 @@ static void linear_case(ctx_t *c, const char *model, const lin_shape *s, int ran
         lin_args a = {.w = ld_weight_rows(&wb.w, 0, n), .x = x, .xf = xf};
         job_t j = random ? cf_job(op, 0, 9, 3, 1) : pass == 0 ? cf_job(op, 0, 1, 0, 0) : cf_job(op, 0, 37, 4, 1);
         j.same = s->f32 ? SAME(linear_f32) : SAME(linear);
+        j.wfmt_set = 1, j.wfmt = s->fmt;
         if (n < s->n) snprintf(j.shape, sizeof j.shape, "%s [%d rows]", label, n);
         else snprintf(j.shape, sizeof j.shape, "%s", label);
-        cf_set_part(&j, "", s->f32 ? K_F32 : K_BF16, n, s->f32 ? T_F32 : T_BF16);
+        /* the w8a8 forms are integer sums in a fixed order (backends/w8a8.h): exact */
+        tolk t = s->f32 ? T_F32 : s->fmt == LD_WF_I8 || s->fmt == LD_WF_FP4_I8 ? T_EXACT : T_BF16;
+        cf_set_part(&j, "", s->f32 ? K_F32 : K_BF16, n, t);
         j.run = s->f32 ? run_linear_f32 : run_linear;
         j.args = &a;
         cf_add_in(&j, a.w.data, cf_weight_bytes(&a.w));
@@ -118,6 +121,9 @@ static const lin_shape FLASH_LIN[] = {
     {"idx wproj", LD_WF_BF16, 64, 4096, 0},     {"comp r4 wkv", LD_WF_BF16, 1024, 4096, 1},
     {"comp r128 wkv", LD_WF_BF16, 512, 4096, 1}, {"idx comp wkv", LD_WF_BF16, 256, 4096, 1},
     {"router", LD_WF_BF16, 256, 4096, 1},       {"head", LD_WF_BF16, 129280, 4096, 1},
+    /* the w8a8 path's forms of the FP8 and FP4 linears */
+    {"wq_b", LD_WF_I8, 32768, 1024, 0},         {"wo_b", LD_WF_I8, 4096, 8192, 0},
+    {"expert w1", LD_WF_FP4_I8, 2048, 4096, 0}, {"expert w2", LD_WF_FP4_I8, 4096, 2048, 0},
 };
 static const lin_shape PRO_LIN[] = {
     {"wq_a", LD_WF_FP8, 1536, 7168, 0},         {"wkv", LD_WF_FP8, 512, 7168, 0},
@@ -133,7 +139,8 @@ static const lin_shape PRO_LIN[] = {
 static const lin_shape RAND_LIN[] = {
     {"a", LD_WF_F32, 259, 640, 0},  {"b", LD_WF_BF16, 259, 640, 0}, {"c", LD_WF_FP8, 259, 640, 0},
     {"d", LD_WF_FP8_DQ, 7, 384, 0}, {"e", LD_WF_FP4, 133, 640, 0},  {"f", LD_WF_FP8, 1, 128, 0},
-    {"g", LD_WF_F32, 130, 256, 1},  {"h", LD_WF_BF16, 5, 384, 1},
+    {"g", LD_WF_F32, 130, 256, 1},  {"h", LD_WF_BF16, 5, 384, 1},  {"i", LD_WF_I8, 259, 640, 0},
+    {"j", LD_WF_FP4_I8, 133, 1184, 0}, {"k", LD_WF_FP4_I8, 3, 96, 0},
 };
 
 static void linears(ctx_t *c) {

@@ -40,9 +40,10 @@ const char *ladder_last_error(void) { return ld_last_error(); }
 
 ladder_engine_opts ladder_engine_opts_default(void) { return (ladder_engine_opts){0}; }
 
-_Static_assert((int)LADDER_FORMATS_NATIVE == (int)LD_FORMATS_NATIVE && (int)LADDER_FORMATS_BF16 == (int)LD_FORMATS_BF16,
+_Static_assert((int)LADDER_FORMATS_NATIVE == (int)LD_FORMATS_NATIVE && (int)LADDER_FORMATS_BF16 == (int)LD_FORMATS_BF16 &&
+                   (int)LADDER_FORMATS_W8A8 == (int)LD_FORMATS_W8A8,
                "ladder_formats mirrors ld_formats");
-static const char *const FORMAT_NAMES[] = {"native", "bf16"};
+static const char *const FORMAT_NAMES[] = {"native", "bf16", "w8a8"};
 
 const char *ladder_formats_name(ladder_formats f) {
     return (unsigned)f < sizeof FORMAT_NAMES / sizeof FORMAT_NAMES[0] ? FORMAT_NAMES[f] : NULL;
@@ -54,7 +55,7 @@ int ladder_formats_parse(const char *name, ladder_formats *out) {
             *out = (ladder_formats)i;
             return 0;
         }
-    return ld_set_error("unknown weight format path '%s' (known: native, bf16)", name ? name : "");
+    return ld_set_error("unknown weight format path '%s' (known: native, bf16, w8a8)", name ? name : "");
 }
 
 static double now_s(void) {

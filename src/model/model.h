@@ -15,7 +15,7 @@
 #include "model/config.h"
 
 /* Weight format paths (convert.c): native = the checkpoint's formats. */
-typedef enum { LD_FORMATS_NATIVE = 0, LD_FORMATS_BF16 = 1 } ld_formats;
+typedef enum { LD_FORMATS_NATIVE = 0, LD_FORMATS_BF16 = 1, LD_FORMATS_W8A8 = 2 } ld_formats;
 
 typedef struct {
     ld_weight wkv, wgate;   /* [c*d, dim] BF16 (c = 2 with overlap) */

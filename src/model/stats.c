@@ -10,7 +10,7 @@
 typedef struct {
     ld_model_stats_t *st;
     double expert_bytes;
-    int bf16; /* the bf16 format path: FP8/FP4 linears are read as bf16 */
+    ld_formats f; /* the format path: what the converted linears read (convert.c) */
 } counter;
 
 static int count(void *ctx, const ld_schema_item *it) {
@@ -29,7 +29,10 @@ static int count(void *ctx, const ld_schema_item *it) {
         bytes += (double)p->nbytes;
     }
     if (it->mtp) return 0;
-    if (k->bf16 && it->e->weight && it->fmt != LD_WF_BF16 && it->fmt != LD_WF_F32) bytes = 2.0 * (double)it->n * (double)it->k;
+    int conv = it->e->weight && it->fmt != LD_WF_BF16 && it->fmt != LD_WF_F32;
+    double nk = (double)it->n * (double)it->k;
+    if (conv && (k->f == LD_FORMATS_BF16 || (k->f == LD_FORMATS_W8A8 && it->fmt == LD_WF_FP8_DQ))) bytes = 2.0 * nk;
+    else if (conv && k->f == LD_FORMATS_W8A8 && it->fmt == LD_WF_FP8) bytes = nk + 4.0 * it->n; /* int8 + a row scale */
     switch (it->e->read) {
     case LD_SR_ALL: st->active_bytes += bytes; break;
     case LD_SR_ROW: st->active_bytes += bytes / (double)it->part[0].shape[0]; break;
@@ -41,7 +44,7 @@ static int count(void *ctx, const ld_schema_item *it) {
 void ld_model_stats(const ld_model *m, ld_model_stats_t *st) {
     memset(st, 0, sizeof *st);
     const ld_config *c = &m->cfg;
-    counter k = {.st = st, .bf16 = m->formats == LD_FORMATS_BF16};
+    counter k = {.st = st, .f = (ld_formats)m->formats};
     ld_schema_each(c, count, &k);
     /* routed experts: num_experts_per_tok of n_routed_experts per layer, on average */
     st->active_bytes += k.expert_bytes * c->n_activated_experts / c->n_routed_experts;

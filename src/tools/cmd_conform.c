@@ -30,7 +30,7 @@ static const char *usage =
     "  --prompt-ids FILE raw little-endian int32 prompt for the layer level ('-': stdin)\n"
     "                    (default: a deterministic 64-token prompt)\n"
     "  --decode N        decode steps after the prompt (default 4)\n"
-    "  --weights PATH    the weight format path both sides run (native, bf16)\n"
+    "  --weights PATH    the weight format path both sides run (native, bf16, w8a8)\n"
     "  --against-native  layers only: ref runs the native path, the backend --weights', so\n"
     "                    each sublayer row shows the error the path brings in at that\n"
     "                    sublayer (the backend bar is printed for scale; not an exit failure)\n";

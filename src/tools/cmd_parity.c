@@ -14,7 +14,7 @@ static const char *usage =
     "  steps fed with A's greedy tokens. Reports max |logit diff|, mean and max KL(A||B),\n"
     "  top-1 agreement; with --text, each backend's perplexity and their ratio.\n"
     "  -b NAME        a backend (twice: A then B); 'golden' = the stored logits of an oracle case;\n"
-    "                 NAME:PATH picks a weight format path (ref:bf16 against ref: its accuracy cost)\n"
+    "                 NAME:PATH picks a weight format path (ref:w8a8 against ref: its accuracy cost)\n"
     "  --prompts FILE one prompt per line, space-separated token ids (default: a few\n"
     "                 deterministic prompts; on an oracle case, first its own prompt + forced ids)\n"
     "  --text FILE    token sequences (same format) to measure perplexity on\n"

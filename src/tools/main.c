@@ -39,11 +39,13 @@ static void usage(FILE *f) {
                "Ladder: a vendor-neutral inference engine for DeepSeek-V4.\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-17s %s\n", commands[i].name, commands[i].summary);
-    fprintf(f, "\nEvery command that loads a model also takes --weights native|bf16, the weight\n"
-               "format path: native (default) computes in the checkpoint's formats; bf16\n"
-               "converts every FP8/FP4 linear at load to its exact bf16 dequantization (for\n"
-               "chips whose best matrix unit is BF16; activations stay bf16). A backend name\n"
-               "may carry one too, as in 'ladder parity -b ref -b ref:bf16'.\n");
+    fprintf(f, "\nEvery command that loads a model also takes --weights native|bf16|w8a8, the\n"
+               "weight format path: native (default) computes in the checkpoint's formats;\n"
+               "bf16 converts every FP8/FP4 linear at load to its exact bf16 dequantization\n"
+               "(for chips whose best matrix unit is BF16; activations stay bf16); w8a8 makes\n"
+               "FP8 linears int8 with a scale per output row and keeps FP4 experts 4-bit,\n"
+               "with activations quantized to int8 per token (for INT8 matrix units). A\n"
+               "backend name may carry one too, as in 'ladder parity -b ref -b ref:w8a8'.\n");
     fprintf(f, "\nExit status: 0 success; 1 an error while running (a missing or bad file, bad\n"
                "input, a failed check); 2 a bad command line (unknown option, missing or\n"
                "malformed value, bad LADDER_* variable). Errors are one line on stderr.\n");
@@ -82,7 +84,7 @@ int main(int argc, char **argv) {
         if (strcmp(argv[i], "--weights")) continue;
         if (i + 1 >= argc || cli_set_formats(argv[i + 1])) {
             fprintf(stderr, "ladder: error: --weights: %s\n",
-                    i + 1 >= argc ? "a format path is required (native, bf16)" : ladder_last_error());
+                    i + 1 >= argc ? "a format path is required (native, bf16, w8a8)" : ladder_last_error());
             return 2;
         }
         memmove(argv + i, argv + i + 2, sizeof *argv * (size_t)(argc - i - 1)); /* argv[argc] (NULL) too */

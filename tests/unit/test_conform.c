@@ -89,12 +89,10 @@ static int dev_download(ld_backend *be, void *d, const void *s, size_t n) {
     return 0;
 }
 static int dev_prepare(ld_backend *be, ld_weight *w) {
-    int64_t sr = 0, sc = 0;
-    size_t nd = ld_wformat_data_bytes(w->fmt, w->n, w->k);
-    ld_wformat_scale_shape(w->fmt, w->n, w->k, &sr, &sc);
-    void *d = dev_alloc(be, nd), *s = w->scale ? dev_alloc(be, (size_t)(sr * sc)) : NULL;
+    size_t nd = ld_wformat_data_bytes(w->fmt, w->n, w->k), ns = ld_wformat_scale_bytes(w->fmt, w->n, w->k);
+    void *d = dev_alloc(be, nd), *s = w->scale ? dev_alloc(be, ns) : NULL;
     memcpy(d, w->data, nd);
-    if (s) memcpy(s, w->scale, (size_t)(sr * sc));
+    if (s) memcpy(s, w->scale, ns);
     w->data = d, w->scale = s;
     return 0;
 }
@@ -211,6 +209,7 @@ int main(void) {
     CHECK(ld_synth_write(&c, dir, &so) == 0, "synth: %s", ld_last_error());
     CHECK(layer_failures(cpu, dir, 4) == 0, "cpu fails layer conformance on the tiny synth");
     CHECK(layer_failures_path(cpu, dir, 4, LD_FORMATS_BF16) == 0, "cpu fails layer conformance on the bf16 path");
+    CHECK(layer_failures_path(cpu, dir, 4, LD_FORMATS_W8A8) == 0, "cpu fails layer conformance on the w8a8 path");
     /* the format-path report: ref on bf16 against ref on native shows the
        error the path brings in at every sublayer (none is bitwise equal),
        and the same path against itself shows none */
@@ -243,6 +242,8 @@ int main(void) {
         snprintf(dir, sizeof dir, "%s/oracle/%s", sh, cases[i]);
         CHECK(layer_failures(cpu, dir, 4) == 0, "cpu fails layer conformance on %s", cases[i]);
         CHECK(layer_failures_path(cpu, dir, 4, LD_FORMATS_BF16) == 0, "cpu fails bf16-path layer conformance on %s",
+              cases[i]);
+        CHECK(layer_failures_path(cpu, dir, 4, LD_FORMATS_W8A8) == 0, "cpu fails w8a8-path layer conformance on %s",
               cases[i]);
     }
     return test_summary("conform");

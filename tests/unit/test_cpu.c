@@ -10,6 +10,7 @@
 #include "backends/cpu/cpu.h"
 #include "backends/cpu/cpu_api.h"
 #include "backends/ref/ref.h"
+#include "backends/w8a8.h"
 #include "core/error.h"
 #include "model/session.h"
 #include "model/synth.h"
@@ -92,6 +93,8 @@ static wbuf make_weight(ld_wfmt fmt, int n, int k) {
         b.data = p;
         break;
     }
+    case LD_WF_I8:
+    case LD_WF_FP4_I8: break; /* made by converting (w8a8_make) */
     case LD_WF_FP4: {
         uint8_t *p = malloc((size_t)nk / 2);
         for (long i = 0; i < nk / 2; i++) p[i] = (uint8_t)rnd();
@@ -171,6 +174,91 @@ static void linear_shape_checks(int n, int k) {
 static void linear_checks(void) {
     linear_shape_checks(260, 1152);
     linear_shape_checks(24, 256);
+}
+
+/* A w8a8 weight converted from a random FP8 (I8) or FP4 (FP4_I8) one. */
+static wbuf w8a8_make(ld_wfmt fmt, int n, int k) {
+    wbuf src = make_weight(fmt == LD_WF_I8 ? LD_WF_FP8 : LD_WF_FP4, n, k), b = {.w = src.w};
+    b.w.fmt = fmt;
+    if (fmt == LD_WF_I8) {
+        b.data = malloc((size_t)n * k);
+        b.scale = malloc(sizeof(float) * (size_t)n);
+        b.w.scale_cols = 1;
+        CHECK(ld_weight_to_i8(&src.w, b.data, (float *)(void *)b.scale) == 0, "to i8: %s", ld_last_error());
+    } else {
+        b.data = malloc((size_t)n * k / 2);
+        b.scale = malloc((size_t)n * (k / 32));
+        CHECK(ld_weight_to_fp4i8(&src.w, b.data, b.scale) == 0, "to fp4i8: %s", ld_last_error());
+    }
+    b.w.data = b.data;
+    b.w.scale = b.scale;
+    free(src.data);
+    free(src.scale);
+    return b;
+}
+
+/* The w8a8 forms are integer sums: every path, thread count and batching
+ * must give ref's bits exactly, not just come close. Rows: ordinary, all
+ * zero, one loud element (the scale follows it), a tiny row (subnormal
+ * scale), and one holding NaN, whose outputs must all be NaN. */
+static void w8a8_shape_checks(ld_wfmt fmt, int n, int k) {
+    wbuf wb = w8a8_make(fmt, n, k);
+    const int ms[] = {1, 3, 4, 5, 9, 37};
+    for (int mi = 0; mi < 6; mi++) {
+        int m = ms[mi];
+        ld_bf16 *x = malloc(sizeof(ld_bf16) * (size_t)m * k), *yr = malloc(sizeof(ld_bf16) * (size_t)m * n);
+        ld_bf16 *y = malloc(sizeof(ld_bf16) * (size_t)m * n), *y1 = malloc(sizeof(ld_bf16) * (size_t)m * n);
+        for (long i = 0; i < (long)m * k; i++) x[i] = ld_f32_to_bf16(frand());
+        int nan_row = m > 4 ? 4 : -1;
+        if (m > 1) memset(x + k, 0, sizeof(ld_bf16) * (size_t)k);
+        if (m > 2) x[2L * k + 7] = ld_f32_to_bf16(3000.0f);
+        if (m > 3)
+            for (long i = 0; i < k; i++) x[3L * k + i] = ld_f32_to_bf16(frand() * 1e-38f);
+        if (nan_row >= 0) x[(long)nan_row * k + k / 2] = ld_f32_to_bf16(NAN);
+        ld_ref_linear(&wb.w, x, m, yr);
+        long nonzero = 0;
+        for (long i = 0; i < n; i++) nonzero += (yr[i] & 0x7fff) != 0;
+        CHECK(nonzero > n / 2, "%s m %d: ref outputs of row 0 mostly zero (%ld of %d)", ld_wformat_of(fmt)->name, m,
+              nonzero, n);
+        for (int i = 0; i < n_isas; i++)
+            for (int th = 1; th <= 2; th++) {
+                if (cpu_use(isas[i], th)) continue;
+                ld_backend_cpu_ops.linear(g_be, &wb.w, x, m, y);
+                for (int r = 0; r < m; r++) ld_backend_cpu_ops.linear(g_be, &wb.w, x + (long)r * k, 1, y1 + (long)r * n);
+                long diff = 0, diff1 = 0, notnan = 0;
+                for (long r = 0; r < m; r++)
+                    for (long j = 0; j < n; j++) {
+                        long e = r * n + j;
+                        if (r == nan_row) {
+                            notnan += !isnan(ld_bf16_to_f32(y[e])) || !isnan(ld_bf16_to_f32(y1[e]));
+                            continue;
+                        }
+                        diff += y[e] != yr[e];
+                        diff1 += y1[e] != yr[e];
+                    }
+                CHECK(diff == 0 && diff1 == 0 && notnan == 0,
+                      "%s [%d, %d] m %d on %s (w8a8 %s), %d threads: %ld outputs differ from ref, %ld row by row, %ld "
+                      "not NaN in the NaN row",
+                      ld_wformat_of(fmt)->name, n, k, m, isas[i], cpu_of(g_be)->w8a8->name, th, diff, diff1, notnan);
+            }
+        free(x);
+        free(yr);
+        free(y);
+        free(y1);
+    }
+    free(wb.data);
+    free(wb.scale);
+}
+
+/* k = 1152: I8 in 64-byte steps with a tail; FP4_I8 two superblocks and a
+ * short one (4 groups). k = 256: a short superblock only. n = 70: a task and
+ * a partial one. */
+static void w8a8_checks(void) {
+    w8a8_shape_checks(LD_WF_I8, 70, 1152);
+    w8a8_shape_checks(LD_WF_I8, 5, 128);
+    w8a8_shape_checks(LD_WF_FP4_I8, 70, 1152);
+    w8a8_shape_checks(LD_WF_FP4_I8, 6, 256);
+    w8a8_shape_checks(LD_WF_FP4_I8, 3, 1024);
 }
 
 /* Every path's FP8 tiles in fp32, against the scalar path's bit for bit, on
@@ -477,6 +565,7 @@ int main(int argc, char **argv) {
     prep_checks();
     exp_checks();
     fp8_range_checks();
+    w8a8_checks();
     if (all) {
         linear_checks();
         model_checks();

@@ -15,6 +15,8 @@
 #include <string.h>
 
 #include "backends/ref/ref.h"
+#include "backends/w8a8.h"
+#include "core/error.h"
 #include "testutil.h"
 
 /* ---- helpers ------------------------------------------------------------- */
@@ -159,6 +161,8 @@ static double w_value(const lin_data *D, ld_wfmt fmt, int o, int i) {
         uint8_t byte = D->w4[o * (LK / 2) + i / 2];
         return fp4_tab[i & 1 ? byte >> 4 : byte & 15] * e8m0(D->s4[o * (LK / 32) + i / 32]);
     }
+    case LD_WF_I8:
+    case LD_WF_FP4_I8: break; /* test_w8a8 */
     }
     return NAN;
 }
@@ -171,6 +175,8 @@ static ld_weight weight_of(const lin_data *D, ld_wfmt fmt) {
     case LD_WF_FP8:
     case LD_WF_FP8_DQ: w.data = D->w8; w.scale = D->s8; w.scale_cols = 3; break;
     case LD_WF_FP4: w.data = D->w4; w.scale = D->s4; w.scale_cols = LK / 32; break;
+    case LD_WF_I8:
+    case LD_WF_FP4_I8: break; /* test_w8a8 */
     }
     return w;
 }
@@ -268,6 +274,86 @@ static void test_linear(void) {
     int nz = 0;
     for (int o = 0; o < LN; o++) nz += bf(yz[o]) != 0.0f;
     CHECK(nz == 0, "FP8 linear of a zero row: %d non-zero outputs", nz);
+}
+
+/* The w8a8 rules of backends/w8a8.h, written out here from the checkpoint
+ * forms: per-token int8 activations, the FP8 weight requantized per output
+ * row, FP4 groups as exact integer sums placed in lanes g % 16. ref on the
+ * converted weights must match them bit for bit. */
+static int8_t q8(float v) {
+    float r = rintf(v);
+    return (int8_t)(r > 127 ? 127 : r < -127 ? -127 : r);
+}
+static float tree16(const float *v) {
+    float a[8], b[4];
+    for (int i = 0; i < 8; i++) a[i] = v[i] + v[i + 8];
+    for (int i = 0; i < 4; i++) b[i] = a[i] + a[i + 4];
+    return (b[0] + b[2]) + (b[1] + b[3]);
+}
+
+static void test_w8a8(void) {
+    static lin_data D;
+    make_linear(&D);
+    ld_weight w8 = weight_of(&D, LD_WF_FP8), w4 = weight_of(&D, LD_WF_FP4);
+    static int8_t qi8[LN * LK];
+    static float si8[LN];
+    static uint8_t d4[LN * LK / 2], s4[LN * LK / 32];
+    CHECK(ld_weight_to_i8(&w8, qi8, si8) == 0, "to i8: %s", ld_last_error());
+    CHECK(ld_weight_to_fp4i8(&w4, d4, s4) == 0, "to fp4i8: %s", ld_last_error());
+    ld_weight wi = {.fmt = LD_WF_I8, .n = LN, .k = LK, .data = qi8, .scale = (const uint8_t *)si8, .scale_cols = 1};
+    ld_weight wf = {.fmt = LD_WF_FP4_I8, .n = LN, .k = LK, .data = d4, .scale = s4, .scale_cols = LK / 32};
+    static uint16_t yi[LM * LN], yf[LM * LN];
+    ld_ref_linear(&wi, D.x, LM, yi);
+    ld_ref_linear(&wf, D.x, LM, yf);
+    int bad_w = 0, bad_i = 0, bad_f = 0;
+    double err = 0, mag = 0;
+    for (int o = 0; o < LN; o++) {
+        float amax = 0;
+        for (int i = 0; i < LK; i++) amax = fmaxf(amax, fabsf((float)w_value(&D, LD_WF_FP8, o, i)));
+        float sw = amax / 127;
+        bad_w += sw != si8[o];
+        for (int i = 0; i < LK; i++) bad_w += q8((float)w_value(&D, LD_WF_FP8, o, i) / sw) != qi8[o * LK + i];
+    }
+    for (int r = 0; r < LM; r++) {
+        const float *x = D.xf + r * LK;
+        float amax = 0;
+        int8_t q[LK];
+        for (int i = 0; i < LK; i++) amax = fmaxf(amax, fabsf(x[i]));
+        float sx = amax / 127;
+        for (int i = 0; i < LK; i++) q[i] = q8(x[i] / sx);
+        for (int o = 0; o < LN; o++) {
+            int64_t d = 0;
+            for (int i = 0; i < LK; i++) d += q[i] * qi8[o * LK + i];
+            bad_i += yi[r * LN + o] != bf16_of((float)d * (sx * si8[o]));
+            float lane[16] = {0};
+            for (int g = 0; g < LK / 32; g++) {
+                int64_t dg = 0;
+                for (int i = g * 32; i < g * 32 + 32; i++) {
+                    uint8_t byte = D.w4[o * (LK / 2) + i / 2];
+                    dg += q[i] * (int)(2 * fp4_tab[i & 1 ? byte >> 4 : byte & 15]);
+                }
+                lane[g % 16] = fmaf((float)dg, (float)e8m0(D.s4[o * (LK / 32) + g]), lane[g % 16]);
+            }
+            bad_f += yf[r * LN + o] != bf16_of(tree16(lane) * (0.5f * sx));
+            /* and the path stays near the exact product of its inputs */
+            double ex = 0;
+            for (int i = 0; i < LK; i++) ex += (double)x[i] * w_value(&D, LD_WF_FP4, o, i);
+            err += (bf(yf[r * LN + o]) - ex) * (bf(yf[r * LN + o]) - ex);
+            mag += ex * ex;
+        }
+    }
+    CHECK(bad_w == 0, "FP8 -> int8 weights: %d values differ from the rule", bad_w);
+    CHECK(bad_i == 0, "I8 linear: %d outputs differ from the w8a8 rule", bad_i);
+    CHECK(bad_f == 0, "FP4_I8 linear: %d outputs differ from the w8a8 rule", bad_f);
+    CHECK(err < 1e-3 * mag, "FP4_I8 linear: nmse %g against the exact product", err / mag);
+    /* a scale byte of 0 on a group that is not all zero cannot be taken */
+    uint8_t s0[LN * LK / 32];
+    memcpy(s0, D.s4, sizeof s0);
+    s0[5] = 0;
+    D.w4[5 * 16] |= 1;
+    w4.scale = s0;
+    CHECK(ld_weight_to_fp4i8(&w4, d4, s4) != 0 && strstr(ld_last_error(), "scale byte 0"), "fp4i8 scale 0: %s",
+          ld_last_error());
 }
 
 static void test_linear_f32(void) {
@@ -803,6 +889,7 @@ static void test_swiglu(void) {
 int main(void) {
     for (int c = 0; c < 256; c++) fp8_tab[c] = test_fp8_value(c);
     test_linear();
+    test_w8a8();
     test_linear_f32();
     test_rmsnorm();
     test_head_rmsnorm();

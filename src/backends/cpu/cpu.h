@@ -87,6 +87,31 @@ typedef struct {
     cpu_fp8h_tile_fn fp8h_tile;
 } cpu_kernels;
 
+/* The w8a8 forms (backends/w8a8.h): integer dot products, whose sums are
+ * exact, so every path gives ref's bits. The driver (cpu_w8a8.c) quantizes
+ * the activations once per call into cpu_qx; a kernel computes rows [0, mr)
+ * (mr <= CPU_MR) of it against weight rows [n0, n1) into y[r*ldy + n - n0]. */
+typedef struct {
+    const int8_t *q;     /* rows of k int8 values, ldq apart */
+    const int8_t *xp;    /* FP4_I8: q in the superblock order (cpu_w8a8.c), ldp apart */
+    const int32_t *corr; /* I8: -128 * sum q per row; FP4_I8: -12 * sum q per group, 16 per superblock, ldc apart */
+    const float *s;      /* the rows' scales */
+    long ldq, ldp, ldc;
+} cpu_qx;
+typedef void (*cpu_w8a8_fn)(const cpu_qx *x, int mr, const ld_weight *w, int n0, int n1, float *y, long ldy);
+typedef struct {
+    const char *name;
+    cpu_w8a8_fn i8, fp4i8;
+} cpu_w8a8_kernels;
+
+extern const cpu_w8a8_kernels cpu_w8a8_scalar;
+#if defined(__x86_64__)
+extern const cpu_w8a8_kernels cpu_w8a8_avx2;
+extern const cpu_w8a8_kernels cpu_w8a8_vnni; /* AVX-512 VNNI + VBMI */
+#endif
+/* The fastest w8a8 kernels the ISA path called isa may use on this CPU. */
+const cpu_w8a8_kernels *cpu_w8a8_for(const char *isa);
+
 /* The paths of each architecture (cpu_isa.c lists them, best first). */
 extern const cpu_kernels cpu_kernels_scalar;
 #if defined(__x86_64__)
@@ -143,6 +168,7 @@ typedef struct {
 /* One cpu backend instance: its ISA path and its thread pool. */
 typedef struct cpu_ctx {
     const cpu_kernels *kern;
+    const cpu_w8a8_kernels *w8a8;
     const cpu_vec *vec;
     struct ld_threadpool *pool;
     int threads;
@@ -199,6 +225,7 @@ void cpu_bf16_rows(const cpu_ctx *c, const float *y, long n, ld_bf16 *out);
 
 /* The slots the cpu table overrides (cpu_linear.c, cpu_ops.c, cpu_rowwise.c). */
 int cpu_linear(ld_backend *be, const ld_weight *w, const ld_bf16 *x, int m, ld_bf16 *y);
+int cpu_linear_w8a8(const cpu_ctx *c, const ld_weight *w, const ld_bf16 *x, int m, ld_bf16 *y);
 int cpu_linear_f32(ld_backend *be, const ld_weight *w, const float *x, int m, float *y);
 int cpu_swiglu(ld_backend *be, const ld_bf16 *g, const ld_bf16 *u, int n, float limit, float weight, ld_bf16 *out);
 int cpu_rmsnorm(ld_backend *be, const ld_bf16 *x, const ld_bf16 *w, int m, int n, float eps, ld_bf16 *y);

@@ -55,6 +55,7 @@ static int create(ld_backend *be, const ld_backend_opts *o) {
     cpu_ctx *c = calloc(1, sizeof *c);
     if (!c) return ld_set_error("out of memory");
     c->kern = k;
+    c->w8a8 = cpu_w8a8_for(isa);
     c->vec = v;
     c->threads = threads;
     c->pool = ld_threadpool_create(threads);
@@ -76,7 +77,7 @@ static void destroy(ld_backend *be) {
 
 static void describe(ld_backend *be, char *buf, size_t len) {
     const cpu_ctx *c = cpu_of(be);
-    snprintf(buf, len, "cpu / %s, %d threads", c->kern->name, c->threads);
+    snprintf(buf, len, "cpu / %s (w8a8 %s), %d threads", c->kern->name, c->w8a8->name, c->threads);
 }
 
 const char *ld_cpu_instance_isa(const ld_backend *be) { return cpu_of(be)->kern->name; }

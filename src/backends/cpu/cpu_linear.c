@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "backends/cpu/cpu.h"
+#include "backends/wformat.h"
 #include "core/error.h"
 #include "core/threadpool.h"
 
@@ -254,6 +255,7 @@ static void prep_task(void *ctx, int task, int n_tasks) {
 
 int cpu_linear(ld_backend *be, const ld_weight *w, const ld_bf16 *x, int m, ld_bf16 *y) {
     const cpu_ctx *c = cpu_of(be);
+    if (w->fmt == LD_WF_I8 || w->fmt == LD_WF_FP4_I8) return cpu_linear_w8a8(c, w, x, m, y);
     long nx = (long)m * w->k, ny = (long)m * w->n;
     float *xf = cpu_scratch(CPU_SCR_ACT, (size_t)(2 * nx + ny));
     if (!xf) return ld_set_error("out of memory for a %d x %d linear over %d rows", w->n, w->k, m);
@@ -277,6 +279,7 @@ int cpu_linear(ld_backend *be, const ld_weight *w, const ld_bf16 *x, int m, ld_b
 
 int cpu_linear_f32(ld_backend *be, const ld_weight *w, const float *x, int m, float *y) {
     const cpu_ctx *c = cpu_of(be);
+    if (w->fmt >= LD_WF_I8) return ld_set_error("linear_f32 does not take %s weights", ld_wformat_of(w->fmt)->name);
     if (!permuted(w->fmt)) {
         cpu_run_tiles(c, w, x, m, y);
         return 0;

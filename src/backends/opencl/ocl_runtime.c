@@ -170,11 +170,16 @@ static size_t weight_bytes(const ld_weight *w, size_t *scale_bytes) {
     case LD_WF_FP8:
     case LD_WF_FP8_DQ: *scale_bytes = (size_t)((n + 127) / 128 * w->scale_cols); return (size_t)(n * k);
     case LD_WF_FP4: *scale_bytes = (size_t)(n * w->scale_cols); return (size_t)(n * k / 2);
+    case LD_WF_I8:
+    case LD_WF_FP4_I8: break; /* refused by ocl_prepare_weight */
     }
     return 0;
 }
 
 static int ocl_prepare_weight(ld_backend *be, ld_weight *w) {
+    if (w->fmt == LD_WF_I8 || w->fmt == LD_WF_FP4_I8)
+        return ld_set_error("the opencl backend has no kernels for the w8a8 path (its %s weights); run it on cpu or ref",
+                            w->fmt == LD_WF_I8 ? "i8" : "fp4i8");
     size_t sb, db = weight_bytes(w, &sb);
     void *d = ocl_alloc(be, db), *s = sb ? ocl_alloc(be, sb) : NULL;
     if (!d || (sb && !s) || ocl_upload(be, d, w->data, db) || (sb && ocl_upload(be, s, w->scale, sb))) {
@@ -377,6 +382,8 @@ const ld_backend_ops ld_backend_opencl_ops = {
     .upload = ocl_upload,
     .download = ocl_download,
     .prepare_weight = ocl_prepare_weight,
+    /* the checkpoint's formats; the w8a8 forms have no kernels here yet */
+    .wformats = 1u << LD_WF_F32 | 1u << LD_WF_BF16 | 1u << LD_WF_FP8 | 1u << LD_WF_FP8_DQ | 1u << LD_WF_FP4,
     .release_weight = ocl_release_weight,
     .sync = ocl_sync,
     .linear = ocl_op_linear,

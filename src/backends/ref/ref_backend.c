@@ -3,6 +3,8 @@
  * adapt the ld_ref_* functions (pure host functions other backends and tests
  * reuse) to the instance interface; the composites are in ref_composite.c. */
 #include "backends/ref/ref.h"
+#include "backends/wformat.h"
+#include "core/error.h"
 
 static int linear(ld_backend *be, const ld_weight *w, const ld_bf16 *x, int m, ld_bf16 *y) {
     (void)be;
@@ -12,6 +14,8 @@ static int linear(ld_backend *be, const ld_weight *w, const ld_bf16 *x, int m, l
 
 static int linear_f32(ld_backend *be, const ld_weight *w, const float *x, int m, float *y) {
     (void)be;
+    if (w->fmt != LD_WF_F32 && w->fmt != LD_WF_BF16 && w->fmt != LD_WF_FP8_DQ)
+        return ld_set_error("linear_f32 takes f32, bf16 or fp8dq weights, not %s", ld_wformat_of(w->fmt)->name);
     ld_ref_linear_f32(w, x, m, y);
     return 0;
 }

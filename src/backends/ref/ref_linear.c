@@ -4,9 +4,11 @@
  * accumulating in double and rounding once to fp32 is the exact value
  * rounded once. For fp32 x fp32 dots (hc mixes) double accumulation is exact
  * to far below fp32 resolution. */
+#include <math.h>
 #include <stdlib.h>
 
 #include "backends/ref/ref.h"
+#include "backends/w8a8.h"
 
 static float weight_at(const ld_weight *w, long i) {
     if (w->fmt == LD_WF_F32) return ((const float *)w->data)[i];
@@ -74,6 +76,46 @@ static void linear_fp4(const ld_weight *w, const float *xf, int m, ld_bf16 *y) {
     free(sa);
 }
 
+/* The w8a8 forms (backends/w8a8.h): integer dot products, exact in int64. */
+static void linear_i8(const ld_weight *w, const float *xf, int m, ld_bf16 *y) {
+    long k = w->k;
+    int8_t *q = malloc((size_t)k);
+    const float *sw = (const float *)(const void *)w->scale;
+    for (int r = 0; r < m; r++) {
+        float s = ld_w8a8_quant_row(xf + r * k, k, q);
+        for (int o = 0; o < w->n; o++) {
+            const int8_t *wq = (const int8_t *)w->data + o * k;
+            int64_t d = 0;
+            for (long i = 0; i < k; i++) d += (int64_t)q[i] * wq[i];
+            y[(long)r * w->n + o] = ld_f32_to_bf16((float)d * (s * sw[o]));
+        }
+    }
+    free(q);
+}
+
+static void linear_fp4i8(const ld_weight *w, const float *xf, int m, ld_bf16 *y) {
+    long k = w->k;
+    int8_t *q = malloc((size_t)k);
+    for (int r = 0; r < m; r++) {
+        float s = ld_w8a8_quant_row(xf + r * k, k, q);
+        for (int o = 0; o < w->n; o++) {
+            const uint8_t *wq = (const uint8_t *)w->data + o * (k / 2), *ws = w->scale + (long)o * w->scale_cols;
+            float lane[16] = {0};
+            for (long g = 0; g < k / 32; g++) {
+                int64_t d = 0;
+                for (long i = g * 32; i < g * 32 + 32; i++) {
+                    int hi;
+                    uint8_t b = wq[ld_fp4i8_byte(k, i, &hi)];
+                    d += (int64_t)q[i] * ld_fp4_twice(hi ? b >> 4 : b & 15);
+                }
+                lane[g % 16] = fmaf((float)d, ld_fp4i8_scale(ws[g]), lane[g % 16]);
+            }
+            y[(long)r * w->n + o] = ld_f32_to_bf16(ld_w8a8_tree16(lane) * (0.5f * s));
+        }
+    }
+    free(q);
+}
+
 static void linear_plain(const ld_weight *w, const float *xf, int m, float *y) {
     int k = w->k;
     float *row = w->fmt == LD_WF_FP8_DQ ? malloc(sizeof(float) * (size_t)k) : NULL;
@@ -100,6 +142,10 @@ void ld_ref_linear(const ld_weight *w, const ld_bf16 *x, int m, ld_bf16 *y) {
         linear_fp8(w, xf, m, y);
     } else if (w->fmt == LD_WF_FP4) {
         linear_fp4(w, xf, m, y);
+    } else if (w->fmt == LD_WF_I8) {
+        linear_i8(w, xf, m, y);
+    } else if (w->fmt == LD_WF_FP4_I8) {
+        linear_fp4i8(w, xf, m, y);
     } else {
         float *yf = malloc(sizeof(float) * (size_t)m * (size_t)w->n);
         linear_plain(w, xf, m, yf);

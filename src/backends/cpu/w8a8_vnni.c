@@ -1,0 +1,113 @@
+/* AVX-512 VNNI w8a8 kernels: vpdpbusd multiplies u8 by s8 in groups of 4
+ * into int32 lanes, exactly. I8 weights are made unsigned by flipping their
+ * top bit (w + 128; the driver's -128 * sum q takes it back out); FP4_I8
+ * nibbles become 2 * e2m1 + 12 through one vpermb each (VBMI: 64-entry
+ * table, so the bits above a nibble need no masking) and the driver's
+ * -12 * sum q per group starts each group's accumulator. One zmm is the 16
+ * canonical lanes: lane i is group 16t + i of superblock t. */
+#include <immintrin.h>
+
+#include "backends/cpu/cpu.h"
+#include "backends/w8a8.h"
+
+/* Bytes ahead of the row stream that each step prefetches into L2. */
+#define PF_AHEAD 1024
+
+static inline __attribute__((always_inline)) void i8_rows(const cpu_qx *x, const int MR, const ld_weight *w, int n0,
+                                                          int n1, float *y, long ldy) {
+    const float *sw = (const float *)(const void *)w->scale;
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    long k = w->k;
+    for (int n = n0; n < n1; n++) {
+        const int8_t *wr = (const int8_t *)w->data + (long)n * k;
+        /* two chains per row: one vpdpbusd's latency is not paid per 64 bytes */
+        __m512i acc[4][2];
+        for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_si512();
+        long i = 0;
+        for (; i + 128 <= k; i += 128) {
+            _mm_prefetch((const char *)(wr + i + PF_AHEAD), _MM_HINT_T1);
+            __m512i w0 = _mm512_xor_si512(_mm512_loadu_si512((const void *)(wr + i)), flip);
+            __m512i w1 = _mm512_xor_si512(_mm512_loadu_si512((const void *)(wr + i + 64)), flip);
+            for (int r = 0; r < MR; r++) {
+                const int8_t *q = x->q + r * x->ldq + i;
+                acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], w0, _mm512_loadu_si512((const void *)q));
+                acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], w1, _mm512_loadu_si512((const void *)(q + 64)));
+            }
+        }
+        for (; i < k; i += 64) {
+            __m512i w0 = _mm512_xor_si512(_mm512_loadu_si512((const void *)(wr + i)), flip);
+            for (int r = 0; r < MR; r++)
+                acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], w0, _mm512_loadu_si512((const void *)(x->q + r * x->ldq + i)));
+        }
+        for (int r = 0; r < MR; r++) {
+            int32_t d = _mm512_reduce_add_epi32(_mm512_add_epi32(acc[r][0], acc[r][1])) + x->corr[r * x->ldc];
+            y[r * ldy + n - n0] = (float)d * (x->s[r] * sw[n]);
+        }
+    }
+}
+
+static void i8(const cpu_qx *x, int mr, const ld_weight *w, int n0, int n1, float *y, long ldy) {
+    switch (mr) {
+    case 1: i8_rows(x, 1, w, n0, n1, y, ldy); break;
+    case 2: i8_rows(x, 2, w, n0, n1, y, ldy); break;
+    case 3: i8_rows(x, 3, w, n0, n1, y, ldy); break;
+    default: i8_rows(x, 4, w, n0, n1, y, ldy); break;
+    }
+}
+
+/* The fixed 16-lane tree (backends/w8a8.h) on one register. */
+static inline __attribute__((always_inline)) float tree16(__m512 v) {
+    __m256 a = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+    __m128 b = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    __m128 c = _mm_add_ps(b, _mm_movehl_ps(b, b));
+    return _mm_cvtss_f32(_mm_add_ss(c, _mm_movehdup_ps(c)));
+}
+
+static inline __attribute__((always_inline)) void fp4_rows(const cpu_qx *x, const int MR, const ld_weight *w, int n0,
+                                                           int n1, float *y, long ldy) {
+    static const int8_t T[16] = {12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0};
+    _Alignas(64) int8_t t64[64];
+    for (int j = 0; j < 64; j++) t64[j] = T[j & 15];
+    const __m512i tab = _mm512_load_si512((const void *)t64);
+    long k = w->k, groups = k / 32;
+    for (int n = n0; n < n1; n++) {
+        const uint8_t *wr = (const uint8_t *)w->data + (long)n * (k / 2), *sr = w->scale + (long)n * w->scale_cols;
+        __m512 facc[4];
+        for (int r = 0; r < MR; r++) facc[r] = _mm512_setzero_ps();
+        for (long t = 0; t * 16 < groups; t++) {
+            long G = groups - 16 * t < 16 ? groups - 16 * t : 16;
+            const uint8_t *p = wr + 256 * t;
+            __mmask64 cm = G == 16 ? ~(__mmask64)0 : (((__mmask64)1 << (4 * G)) - 1);
+            __m512i acc[4];
+            for (int r = 0; r < MR; r++) acc[r] = _mm512_loadu_si512((const void *)(x->corr + r * x->ldc + 16 * t));
+            for (int c = 0; c < 4; c++) {
+                _mm_prefetch((const char *)(p + 64 * c + PF_AHEAD), _MM_HINT_T1);
+                /* a short last superblock: chunks 4G bytes apart, the
+                   missing groups' lanes load as zeros */
+                __m512i wv = _mm512_maskz_loadu_epi8(cm, p + 4 * G * c);
+                __m512i lo = _mm512_permutexvar_epi8(wv, tab);
+                __m512i hi = _mm512_permutexvar_epi8(_mm512_srli_epi16(wv, 4), tab);
+                for (int r = 0; r < MR; r++) {
+                    const int8_t *xq = x->xp + r * x->ldp + LD_FP4I8_SB * t + 128 * c;
+                    acc[r] = _mm512_dpbusd_epi32(acc[r], lo, _mm512_loadu_si512((const void *)xq));
+                    acc[r] = _mm512_dpbusd_epi32(acc[r], hi, _mm512_loadu_si512((const void *)(xq + 64)));
+                }
+            }
+            __m512 sc = _mm512_castsi512_ps(
+                _mm512_slli_epi32(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8((__mmask16)((1u << G) - 1), sr + 16 * t)), 23));
+            for (int r = 0; r < MR; r++) facc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[r]), sc, facc[r]);
+        }
+        for (int r = 0; r < MR; r++) y[r * ldy + n - n0] = tree16(facc[r]) * (0.5f * x->s[r]);
+    }
+}
+
+static void fp4i8(const cpu_qx *x, int mr, const ld_weight *w, int n0, int n1, float *y, long ldy) {
+    switch (mr) {
+    case 1: fp4_rows(x, 1, w, n0, n1, y, ldy); break;
+    case 2: fp4_rows(x, 2, w, n0, n1, y, ldy); break;
+    case 3: fp4_rows(x, 3, w, n0, n1, y, ldy); break;
+    default: fp4_rows(x, 4, w, n0, n1, y, ldy); break;
+    }
+}
+
+const cpu_w8a8_kernels cpu_w8a8_vnni = {"avx512vnni", i8, fp4i8};
