@@ -77,7 +77,7 @@ typedef struct {
     double best_bw;
     const char *formats;           /* the weight format path */
     const char *fma_isa;
-    bench_linear_rate linears[6];
+    bench_linear_rate linears[10]; /* 5 format groups (bench_linears.c) x 1 and 8 rows */
     int n_linears;
     bench_decode decode[BENCH_MAX_LIST + 1]; /* 64-token context first, then the options' contexts */
     int n_decode;

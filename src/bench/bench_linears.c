@@ -30,13 +30,17 @@ static int add(wlist *l, const ld_weight *w) {
     return 0;
 }
 
-/* 0 BF16, 1 FP8 (wo_a's bf16 use included), 2 FP4; -1 others */
+/* 0 BF16, 1 FP8 (wo_a's bf16 use included), 2 FP4, 3 I8, 4 FP4_I8 (the
+ * w8a8 path's forms); -1 others */
+#define GROUPS 5
 static int group(const ld_weight *w) {
     switch (w->fmt) {
     case LD_WF_BF16: return 0;
     case LD_WF_FP8:
     case LD_WF_FP8_DQ: return 1;
     case LD_WF_FP4: return 2;
+    case LD_WF_I8: return 3;
+    case LD_WF_FP4_I8: return 4;
     default: return -1;
     }
 }
@@ -91,14 +95,14 @@ static ld_weight cached_slice(const wlist *g) {
 }
 
 int bench_linear_rates(const ld_model *m, const int *rows, int n_rows, bench_linear_rate *out) {
-    static const char *names[3] = {"BF16", "FP8", "FP4"};
-    wlist g[3] = {{0}};
+    static const char *names[GROUPS] = {"BF16", "FP8", "FP4", "I8", "FP4_I8"};
+    wlist g[GROUPS] = {{0}};
     int n_out = -1;
     ld_bf16 *x = NULL, *y = NULL, *xh = NULL; /* x and y in the backend's memory */
     if (collect(m, g)) goto done;
     long maxk = 0, maxn = 0;
     int maxrows = 1;
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < GROUPS; i++)
         for (int j = 0; j < g[i].n; j++) {
             maxk = g[i].w[j]->k > maxk ? g[i].w[j]->k : maxk;
             maxn = g[i].w[j]->n > maxn ? g[i].w[j]->n : maxn;
@@ -115,7 +119,7 @@ int bench_linear_rates(const ld_model *m, const int *rows, int n_rows, bench_lin
     }
     if (ld_be_upload(m->be, x, xh, sizeof *x * (size_t)(maxk * maxrows))) goto done;
     n_out = 0;
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < GROUPS; i++) {
         if (!g[i].n) continue;
         for (int r = 0; r < n_rows; r++) {
             bench_linear_rate *o = &out[n_out++];
@@ -132,7 +136,7 @@ int bench_linear_rates(const ld_model *m, const int *rows, int n_rows, bench_lin
         }
     }
 done:
-    for (int i = 0; i < 3; i++) free(g[i].w);
+    for (int i = 0; i < GROUPS; i++) free(g[i].w);
     free(xh);
     ld_be_free(m->be, x);
     ld_be_free(m->be, y);

@@ -12,8 +12,9 @@
  *
  * w8a8 (backends/w8a8.h): FP8 linears become int8 with one scale per output
  * row, FP4 experts keep their bits in the FP4_I8 layout; both then take
- * int8 activations with one scale per token. FP8 linears the reference
- * multiplies as bf16 (wo_a) take the bf16 path's exact form. */
+ * int8 activations with one scale per token (per row of the linear's
+ * input). wo_a, which the reference multiplies as its bf16 dequantization,
+ * becomes int8 too, as every linear does on an INT8 matrix unit. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,9 +79,8 @@ static int to_bf16(ld_model *m, ld_weight *w) {
 }
 
 static int to_w8a8(ld_model *m, ld_weight *w) {
-    if (w->fmt == LD_WF_FP8_DQ) return to_bf16(m, w);
     size_t n = (size_t)w->n, k = (size_t)w->k;
-    if (w->fmt == LD_WF_FP8) {
+    if (w->fmt == LD_WF_FP8 || w->fmt == LD_WF_FP8_DQ) {
         int8_t *q = owned_alloc(m, n * k);
         float *s = owned_alloc(m, sizeof(float) * n);
         if (!q || !s) return ld_set_error("out of memory converting to int8");

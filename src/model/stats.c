@@ -31,8 +31,8 @@ static int count(void *ctx, const ld_schema_item *it) {
     if (it->mtp) return 0;
     int conv = it->e->weight && it->fmt != LD_WF_BF16 && it->fmt != LD_WF_F32;
     double nk = (double)it->n * (double)it->k;
-    if (conv && (k->f == LD_FORMATS_BF16 || (k->f == LD_FORMATS_W8A8 && it->fmt == LD_WF_FP8_DQ))) bytes = 2.0 * nk;
-    else if (conv && k->f == LD_FORMATS_W8A8 && it->fmt == LD_WF_FP8) bytes = nk + 4.0 * it->n; /* int8 + a row scale */
+    if (conv && k->f == LD_FORMATS_BF16) bytes = 2.0 * nk;
+    else if (conv && k->f == LD_FORMATS_W8A8 && it->fmt != LD_WF_FP4) bytes = nk + 4.0 * it->n; /* int8 + a row scale */
     switch (it->e->read) {
     case LD_SR_ALL: st->active_bytes += bytes; break;
     case LD_SR_ROW: st->active_bytes += bytes / (double)it->part[0].shape[0]; break;

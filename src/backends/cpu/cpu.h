@@ -99,10 +99,17 @@ typedef struct {
     long ldq, ldp, ldc;
 } cpu_qx;
 typedef void (*cpu_w8a8_fn)(const cpu_qx *x, int mr, const ld_weight *w, int n0, int n1, float *y, long ldy);
+/* One activation row of k: its scale (ld_w8a8_quant_row's bits) into *s,
+ * q, and either I8's corr[0] (xp NULL) or FP4_I8's xp and corr (cpu_qx). */
+typedef void (*cpu_w8a8_prep_fn)(const float *x, long k, float *s, int8_t *q, int8_t *xp, int32_t *corr);
 typedef struct {
     const char *name;
     cpu_w8a8_fn i8, fp4i8;
+    cpu_w8a8_prep_fn prep;
 } cpu_w8a8_kernels;
+
+/* The portable prep (cpu_w8a8.c). */
+void cpu_w8a8_prep(const float *x, long k, float *s, int8_t *q, int8_t *xp, int32_t *corr);
 
 extern const cpu_w8a8_kernels cpu_w8a8_scalar;
 #if defined(__x86_64__)

@@ -34,6 +34,17 @@ static void permute_fp4(const int8_t *q, long k, int8_t *xp, int32_t *corr) {
     }
 }
 
+void cpu_w8a8_prep(const float *x, long k, float *s, int8_t *q, int8_t *xp, int32_t *corr) {
+    *s = ld_w8a8_quant_row(x, k, q);
+    if (xp) {
+        permute_fp4(q, k, xp, corr);
+        return;
+    }
+    int32_t sum = 0;
+    for (long i = 0; i < k; i++) sum += q[i];
+    corr[0] = -128 * sum;
+}
+
 typedef struct {
     const cpu_ctx *c;
     const ld_weight *w;
@@ -79,16 +90,8 @@ int cpu_linear_w8a8(const cpu_ctx *c, const ld_weight *w, const ld_bf16 *x, int 
     int8_t *q = (int8_t *)(buf + b_xf), *xp = (int8_t *)(buf + b_xf + b_q);
     int32_t *corr = (int32_t *)(buf + b_xf + b_q + b_p);
     for (long r = 0; r < m; r++) {
-        int8_t *qr = q + r * ldq;
         cpu_widen_rows(c, x + r * k, k, xf);
-        s[r] = ld_w8a8_quant_row(xf, k, qr);
-        if (fp4) {
-            permute_fp4(qr, k, xp + r * ldp, corr + r * ldc);
-        } else {
-            int32_t sum = 0;
-            for (long i = 0; i < k; i++) sum += qr[i];
-            corr[r * ldc] = -128 * sum;
-        }
+        c->w8a8->prep(xf, k, s + r, q + r * ldq, fp4 ? xp + r * ldp : NULL, corr + r * ldc);
     }
     w8_job J = {.c = c, .w = w, .m = m, .y = yf, .yb = y,
                 .x = {.q = q, .xp = fp4 ? xp : NULL, .corr = corr, .s = s, .ldq = ldq, .ldp = ldp, .ldc = ldc}};

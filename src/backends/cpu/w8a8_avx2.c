@@ -108,4 +108,4 @@ static void fp4i8(const cpu_qx *x, int mr, const ld_weight *w, int n0, int n1, f
     }
 }
 
-const cpu_w8a8_kernels cpu_w8a8_avx2 = {"avx2", i8, fp4i8};
+const cpu_w8a8_kernels cpu_w8a8_avx2 = {"avx2", i8, fp4i8, cpu_w8a8_prep};

@@ -6,6 +6,7 @@
  * -12 * sum q per group starts each group's accumulator. One zmm is the 16
  * canonical lanes: lane i is group 16t + i of superblock t. */
 #include <immintrin.h>
+#include <string.h>
 
 #include "backends/cpu/cpu.h"
 #include "backends/w8a8.h"
@@ -78,8 +79,14 @@ static inline __attribute__((always_inline)) void fp4_rows(const cpu_qx *x, cons
             long G = groups - 16 * t < 16 ? groups - 16 * t : 16;
             const uint8_t *p = wr + 256 * t;
             __mmask64 cm = G == 16 ? ~(__mmask64)0 : (((__mmask64)1 << (4 * G)) - 1);
-            __m512i acc[4];
-            for (int r = 0; r < MR; r++) acc[r] = _mm512_loadu_si512((const void *)(x->corr + r * x->ldc + 16 * t));
+            /* a chain per nibble half: the integer sums are exact, so how
+               they are split does not matter, and one chain of 8 vpdpbusd
+               per superblock would wait on its latency */
+            __m512i acc[4][2];
+            for (int r = 0; r < MR; r++) {
+                acc[r][0] = _mm512_loadu_si512((const void *)(x->corr + r * x->ldc + 16 * t));
+                acc[r][1] = _mm512_setzero_si512();
+            }
             for (int c = 0; c < 4; c++) {
                 _mm_prefetch((const char *)(p + 64 * c + PF_AHEAD), _MM_HINT_T1);
                 /* a short last superblock: chunks 4G bytes apart, the
@@ -89,13 +96,14 @@ static inline __attribute__((always_inline)) void fp4_rows(const cpu_qx *x, cons
                 __m512i hi = _mm512_permutexvar_epi8(_mm512_srli_epi16(wv, 4), tab);
                 for (int r = 0; r < MR; r++) {
                     const int8_t *xq = x->xp + r * x->ldp + LD_FP4I8_SB * t + 128 * c;
-                    acc[r] = _mm512_dpbusd_epi32(acc[r], lo, _mm512_loadu_si512((const void *)xq));
-                    acc[r] = _mm512_dpbusd_epi32(acc[r], hi, _mm512_loadu_si512((const void *)(xq + 64)));
+                    acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], lo, _mm512_loadu_si512((const void *)xq));
+                    acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], hi, _mm512_loadu_si512((const void *)(xq + 64)));
                 }
             }
             __m512 sc = _mm512_castsi512_ps(
                 _mm512_slli_epi32(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8((__mmask16)((1u << G) - 1), sr + 16 * t)), 23));
-            for (int r = 0; r < MR; r++) facc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[r]), sc, facc[r]);
+            for (int r = 0; r < MR; r++)
+                facc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(acc[r][0], acc[r][1])), sc, facc[r]);
         }
         for (int r = 0; r < MR; r++) y[r * ldy + n - n0] = tree16(facc[r]) * (0.5f * x->s[r]);
     }
@@ -110,4 +118,63 @@ static void fp4i8(const cpu_qx *x, int mr, const ld_weight *w, int n0, int n1, f
     }
 }
 
-const cpu_w8a8_kernels cpu_w8a8_vnni = {"avx512vnni", i8, fp4i8};
+/* The activation prep of cpu_w8a8_prep in 16 lanes: the amax is a max (any
+ * order), the division and the round-to-even conversion are IEEE's, so q
+ * and s are ld_w8a8_quant_row's bits. A row holding Inf, NaN or only zeros
+ * (and a length not a multiple of 32) takes the portable code. */
+static void prep(const float *x, long k, float *s, int8_t *q, int8_t *xp, int32_t *corr) {
+    if (k % 32) {
+        cpu_w8a8_prep(x, k, s, q, xp, corr);
+        return;
+    }
+    __m512 amax = _mm512_setzero_ps();
+    const __m512 big = _mm512_set1_ps(3.4028235e38f);
+    __mmask16 bad = 0;
+    for (long i = 0; i < k; i += 16) {
+        __m512 a = _mm512_abs_ps(_mm512_loadu_ps(x + i));
+        bad |= _mm512_cmp_ps_mask(a, big, _CMP_NLE_UQ);
+        amax = _mm512_max_ps(amax, a);
+    }
+    float a = _mm512_reduce_max_ps(amax);
+    if (bad || a == 0) {
+        cpu_w8a8_prep(x, k, s, q, xp, corr);
+        return;
+    }
+    float sc = a / LD_W8A8_QMAX;
+    *s = sc;
+    const __m512 vs = _mm512_set1_ps(sc);
+    const __m512i lo = _mm512_set1_epi32(-LD_W8A8_QMAX), hi = _mm512_set1_epi32(LD_W8A8_QMAX);
+    __m512i sum = _mm512_setzero_si512();
+    for (long i = 0; i < k; i += 16) {
+        __m512i v = _mm512_cvtps_epi32(_mm512_div_ps(_mm512_loadu_ps(x + i), vs));
+        v = _mm512_min_epi32(_mm512_max_epi32(v, lo), hi);
+        sum = _mm512_add_epi32(sum, v);
+        _mm_storeu_si128((__m128i *)(q + i), _mm512_cvtepi32_epi8(v));
+    }
+    if (!xp) {
+        corr[0] = -128 * _mm512_reduce_add_epi32(sum);
+        return;
+    }
+    /* FP4_I8 order (cpu_w8a8.c): per group, even and odd elements of each
+       8 apart, as 8 dwords that go 64 bytes apart */
+    long groups = k / 32, nsb = (groups + 15) / 16;
+    if (groups % 16) {
+        memset(xp + (nsb - 1) * LD_FP4I8_SB, 0, LD_FP4I8_SB);
+        memset(corr + (nsb - 1) * 16, 0, sizeof(int32_t) * 16);
+    }
+    const __m256i sh = _mm256_setr_epi8(0, 2, 4, 6, 1, 3, 5, 7, 8, 10, 12, 14, 9, 11, 13, 15, 0, 2, 4, 6, 1, 3, 5, 7,
+                                        8, 10, 12, 14, 9, 11, 13, 15);
+    const __m256i at = _mm256_setr_epi32(0, 16, 32, 48, 64, 80, 96, 112), flip = _mm256_set1_epi8((char)0x80);
+    for (long g = 0; g < groups; g++) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(q + 32 * g));
+        int32_t *base = (int32_t *)(void *)(xp + (g / 16) * LD_FP4I8_SB + 4 * (g % 16));
+        _mm256_i32scatter_epi32(base, at, _mm256_shuffle_epi8(v, sh), 4);
+        /* sum of the signed bytes: of the bytes plus 128, minus 32 * 128 */
+        __m256i u = _mm256_sad_epu8(_mm256_xor_si256(v, flip), _mm256_setzero_si256());
+        __m128i t = _mm_add_epi64(_mm256_castsi256_si128(u), _mm256_extracti128_si256(u, 1));
+        int32_t sg = (int32_t)(_mm_cvtsi128_si64(t) + _mm_extract_epi64(t, 1)) - 32 * 128;
+        corr[g] = -12 * sg;
+    }
+}
+
+const cpu_w8a8_kernels cpu_w8a8_vnni = {"avx512vnni", i8, fp4i8, prep};
