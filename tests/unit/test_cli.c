@@ -166,6 +166,19 @@ int main(void) {
                               "cmp -s %s/b.f32 %s/b2.f32 && ! cmp -s %s/n.f32 %s/b.f32",
              bin, tmp, tmp, tmp, bin, tmp, tmp, tmp, bin, tmp, tmp, tmp, tmp, tmp, tmp, tmp);
     CHECK(test_run(cmd, NULL) == 0, "--weights bf16 / -b ref:bf16: same logits as each other, not as native");
+    /* w8a8 likewise, and its cpu logits do not depend on the ISA path or the threads (integer kernels) */
+    snprintf(cmd, sizeof cmd, "%s logits --weights w8a8 -m %s/a --prompt-ids %s/p.i32 -b ref -o %s/w.f32 && "
+                              "%s logits -m %s/a --prompt-ids %s/p.i32 -b ref:w8a8 -o %s/w2.f32 && "
+                              "cmp -s %s/w.f32 %s/w2.f32 && ! cmp -s %s/n.f32 %s/w.f32 && ! cmp -s %s/b.f32 %s/w.f32 && "
+                              "LADDER_CPU_ISA=scalar LADDER_THREADS=1 %s logits -m %s/a --prompt-ids %s/p.i32 --weights w8a8 "
+                              "-o %s/ws.f32 && %s logits -m %s/a --prompt-ids %s/p.i32 -b cpu:w8a8 -o %s/wd.f32 && "
+                              "cmp -s %s/ws.f32 %s/wd.f32",
+             bin, tmp, tmp, tmp, bin, tmp, tmp, tmp, tmp, tmp, tmp, tmp, tmp, tmp, bin, tmp, tmp, tmp, bin, tmp, tmp, tmp,
+             tmp, tmp);
+    CHECK(test_run(cmd, NULL) == 0, "--weights w8a8 / -b ref:w8a8 / cpu paths: logits not as expected");
+    snprintf(cmd, sizeof cmd, "%s info -m %s/a --weights w8a4 2>&1 >/dev/null", bin, tmp);
+    CHECK(test_run(cmd, &out) == 2 && out && strstr(out, "native, bf16, w8a8"), "--weights w8a4: %s", out ? out : "");
+    free(out);
     /* logits: the default (cpu) and ref agree on the contract's shape, and each is deterministic */
     snprintf(cmd, sizeof cmd, "%s logits -m %s/a --prompt-ids %s/p.i32 -b ref -o %s/r.f32 && "
                               "LADDER_CPU_ISA=scalar LADDER_THREADS=1 %s logits -m %s/a --prompt-ids %s/p.i32 -o %s/s.f32 && "
