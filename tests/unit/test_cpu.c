@@ -203,8 +203,8 @@ static wbuf w8a8_make(ld_wfmt fmt, int n, int k) {
  * scale), and one holding NaN, whose outputs must all be NaN. */
 static void w8a8_shape_checks(ld_wfmt fmt, int n, int k) {
     wbuf wb = w8a8_make(fmt, n, k);
-    const int ms[] = {1, 3, 4, 5, 9, 37};
-    for (int mi = 0; mi < 6; mi++) {
+    const int ms[] = {1, 2, 3, 4, 5, 6, 9, 37}; /* every tile height: 6 = 4 + 2 */
+    for (int mi = 0; mi < 8; mi++) {
         int m = ms[mi];
         ld_bf16 *x = malloc(sizeof(ld_bf16) * (size_t)m * k), *yr = malloc(sizeof(ld_bf16) * (size_t)m * n);
         ld_bf16 *y = malloc(sizeof(ld_bf16) * (size_t)m * n), *y1 = malloc(sizeof(ld_bf16) * (size_t)m * n);

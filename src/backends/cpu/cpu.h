@@ -115,6 +115,8 @@ extern const cpu_w8a8_kernels cpu_w8a8_scalar;
 #if defined(__x86_64__)
 extern const cpu_w8a8_kernels cpu_w8a8_avx2;
 extern const cpu_w8a8_kernels cpu_w8a8_vnni; /* AVX-512 VNNI + VBMI */
+#elif defined(__aarch64__)
+extern const cpu_w8a8_kernels cpu_w8a8_dotprod; /* ARMv8.2 SDOT */
 #endif
 /* The fastest w8a8 kernels the ISA path called isa may use on this CPU. */
 const cpu_w8a8_kernels *cpu_w8a8_for(const char *isa);

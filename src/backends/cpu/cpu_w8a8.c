@@ -14,6 +14,10 @@
 #include "core/error.h"
 #include "core/threadpool.h"
 
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#endif
+
 #define TASK_ROWS 64 /* output rows per task: 256 KB of int8 at k = 4096 stays in L2 while x passes */
 
 static long superblocks(long k) { return (k + LD_FP4I8_SB - 1) / LD_FP4I8_SB; }
@@ -105,6 +109,12 @@ const cpu_w8a8_kernels *cpu_w8a8_for(const char *isa) {
     if (!strcmp(isa, "avx512") && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vbmi"))
         return &cpu_w8a8_vnni;
     if (!strcmp(isa, "avx512") || !strcmp(isa, "avx2")) return &cpu_w8a8_avx2;
+#elif defined(__aarch64__) && defined(__linux__)
+    /* FEAT_DotProd is optional before ARMv8.4, whatever the path: Linux's
+       HWCAP_ASIMDDP (bit 20, spelled out for older headers) */
+    if ((!strcmp(isa, "neon") || !strcmp(isa, "asimdfhm") || !strcmp(isa, "sve256")) &&
+        (getauxval(AT_HWCAP) & (1ul << 20)))
+        return &cpu_w8a8_dotprod;
 #endif
     (void)isa;
     return &cpu_w8a8_scalar;
