@@ -161,6 +161,7 @@
         else if (mr == 1 && nr == 4) TILE_FIXED(DEC, XS, EBITS, 1, 4);                                   \
         else if (mr == 2 && nr == 4) TILE_FIXED(DEC, XS, EBITS, 2, 4);                                   \
         else if (mr == 3 && nr == 4) TILE_FIXED(DEC, XS, EBITS, 3, 4);                                   \
+        else if (mr == 1 && nr == 2) TILE_FIXED(DEC, XS, EBITS, 1, 2);                                   \
         else {                                                                                  \
             const float *x0 = x;                                                                  \
             float *y0 = y;                                                                        \
