@@ -159,7 +159,7 @@ int bench_run(ladder_engine *e, const bench_opts *opts, bench_report *r) {
     /* the kernels alone, on the weights one decoded token reads */
     int rows[2] = {1, 8};
     say(&o, "linears per weight format, 1 and 8 rows");
-    int n = bench_linear_rates(ld_engine_model(e), rows, 2, r->linears);
+    int n = bench_linear_rates(ld_engine_model(e), rows, 2, T, r->linears);
     if (n < 0) return -1;
     double bw = bracket_bw(T, &last_bw, r);
     for (int i = 0; i < n; i++) {
@@ -231,9 +231,9 @@ int bench_write_json(FILE *f, const char *model, const bench_report *r) {
         const bench_linear_rate *l = &r->linears[i];
         double bps = l->bytes / l->seconds, fl = 2 * l->macs / l->seconds;
         fprintf(f, "%s\n    {\"format\": \"%s\", \"rows\": %d, \"weight_bytes\": %.6g, \"seconds\": %.6g, \"read_bw_Bps\": %.4g, \"bw_fraction\": %.4f, \"flops_fraction\": %.4f, "
-                   "\"cached_weight_bytes\": %.6g, \"cached_seconds\": %.6g}",
+                   "\"cached_weight_bytes\": %.6g, \"cached_seconds\": %.6g, \"paired_read_ratio\": %.4f}",
                 i ? "," : "", l->format, l->rows, l->bytes, l->seconds, l->read_bw, bps / l->read_bw, fl / r->peak_flops,
-                l->cached_bytes, l->cached_seconds);
+                l->cached_bytes, l->cached_seconds, l->paired_ratio);
     }
     fprintf(f, "\n  ],\n  \"decode\": [");
     for (int i = 0; i < r->n_decode; i++) {

@@ -30,6 +30,11 @@ typedef struct {
        rate close to it is a memory-access problem; both low, the decode or
        the arithmetic is the limit. */
     double cached_bytes, cached_seconds;
+    /* The same weights again, each pass right after a plain read of as many
+       bytes (ld_read_pass): streaming rate over plain-read rate, summed over
+       the pairs. Both see the same seconds of the machine, so unlike the
+       fraction of read_bw it does not swing with the bandwidth's modes. */
+    double paired_ratio;
     double read_bw;     /* the bandwidth roofline this rate is judged against */
 } bench_linear_rate;
 

@@ -11,6 +11,6 @@
  * m->ops->linear with `rows` random activation rows, for each entry of
  * rows[], then the cached slice (bench/bench.h). read_bw is left 0. Fills out[] (up to
  * 3 * n_rows entries); returns how many, or -1 with ld_last_error() set. */
-int bench_linear_rates(const ld_model *m, const int *rows, int n_rows, bench_linear_rate *out);
+int bench_linear_rates(const ld_model *m, const int *rows, int n_rows, int threads, bench_linear_rate *out);
 
 #endif

@@ -86,6 +86,26 @@ static void *read_thread(void *arg) {
     return NULL;
 }
 
+double ld_read_pass(const void *buf, size_t bytes, int threads) {
+    if (threads < 1) threads = 1;
+    if (threads > 256) threads = 256;
+    pthread_t th[256];
+    job_t jobs[256];
+    pthread_barrier_t bar;
+    pthread_barrier_init(&bar, NULL, (unsigned)threads + 1);
+    size_t part = (bytes / (size_t)threads) & ~(size_t)255;
+    for (int t = 0; t < threads; t++) {
+        jobs[t] = (job_t){.buf = (const char *)buf + (size_t)t * part, .bytes = part, .bar = &bar};
+        pthread_create(&th[t], NULL, read_thread, &jobs[t]);
+    }
+    pthread_barrier_wait(&bar);
+    double t0 = ld_now();
+    for (int t = 0; t < threads; t++) pthread_join(th[t], NULL);
+    double dt = ld_now() - t0;
+    pthread_barrier_destroy(&bar);
+    return part ? dt * (double)bytes / (double)(part * (size_t)threads) : 0;
+}
+
 double ld_measure_read_bw(int threads, size_t bytes) {
     if (threads < 1) threads = 1;
     char *buf = aligned_alloc(4096, bytes);

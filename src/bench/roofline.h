@@ -6,6 +6,10 @@
 
 /* Bytes per second; best of several passes over `bytes` with `threads` threads. */
 double ld_measure_read_bw(int threads, size_t bytes);
+/* Seconds of one plain read of buf[0, bytes) split over `threads` threads
+ * (buf 64-byte aligned): the reference a kernel streaming the same bytes is
+ * timed against, pass for pass, so both see the same memory conditions. */
+double ld_read_pass(const void *buf, size_t bytes, int threads);
 /* fp32 FLOP per second (an FMA counts 2) with `threads` threads; *isa gets the path used. */
 double ld_measure_peak_fma(int threads, const char **isa);
 

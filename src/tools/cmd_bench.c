@@ -17,9 +17,11 @@ static const char *usage =
     "                    [--probe-history FILE|none]\n"
     "  Measures, in one run: read bandwidth and peak FMA throughput of this machine; the\n"
     "  backend's linears alone per weight format, on the weights one decoded token reads (1 and\n"
-    "  8 activation rows), and again on a 4 MB slice of one of them that stays in cache (the\n"
-    "  kernels' own ceiling, without memory); decode tok/s after a 64-token prompt (N decoded\n"
-    "  tokens, default 128) and after longer contexts (default 1024; 32 decoded tokens each);\n"
+    "  8 activation rows), again on a 4 MB slice of one of them that stays in cache (the\n"
+    "  kernels' own ceiling, without memory), and again pass for pass against a plain read of\n"
+    "  as many bytes (a ratio the bandwidth's swings leave alone); decode tok/s after a\n"
+    "  64-token prompt (N decoded tokens, default 128) and after longer contexts (default\n"
+    "  1024; 32 decoded tokens each);\n"
     "  prefill tok/s of a 512-token prompt and the scratch memory it held at its peak;\n"
     "  batched decode tok/s for B sequences (default 1,4,8), each with its speed-up over\n"
     "  B = 1 when that ran first, else over the single-sequence decode, and the speed-up the\n"
@@ -117,9 +119,9 @@ static void result(void *ctx, const bench_report *r, bench_section sec, int i) {
         const bench_linear_rate *l = &r->linears[i];
         double bps = l->bytes / l->seconds, fl = 2 * l->macs / l->seconds, cbps = l->cached_bytes / l->cached_seconds;
         printf("linear    %-4s x %d row%s: %6.2f GB/s of weights (%5.1f%% of read bandwidth), %6.1f GFLOP/s (%4.1f%% of peak); "
-               "from cache %6.2f GB/s (%5.1f%%)\n",
+               "from cache %6.2f GB/s (%5.1f%%); %.2fx a plain read of as many bytes, pass for pass\n",
                l->format, l->rows, l->rows > 1 ? "s" : " ", bps / 1e9, 100 * bps / l->read_bw, fl / 1e9,
-               100 * fl / r->peak_flops, cbps / 1e9, 100 * cbps / l->read_bw);
+               100 * fl / r->peak_flops, cbps / 1e9, 100 * cbps / l->read_bw, l->paired_ratio);
     } else if (sec == BENCH_DECODE) {
         const bench_decode *d = &r->decode[i];
         printf("decode    context %6d: %7.2f tok/s, %.3f GB weights/token, roofline %.2f tok/s (%.1f GB/s) -> %.1f%% of roofline%s\n",
