@@ -7,7 +7,7 @@
 
 static const char *usage = "usage: ladder info -m DIR\n"
                            "  Prints the config summary, parameters and bytes by dtype, weight bytes read per\n"
-                           "  decoded token, and KV-cache bytes per token.\n";
+                           "  decoded token (as the --weights path reads them), and KV-cache bytes per token.\n";
 
 int cmd_info(int argc, char **argv) {
     const char *dir = NULL;
@@ -36,8 +36,8 @@ int cmd_info(int argc, char **argv) {
     for (int d = 0; d < c->n_dtypes; d++)
         printf("  %-8s   %14lld params %10.3f GB\n", c->dtypes[d].name, (long long)c->dtypes[d].params,
                c->dtypes[d].bytes / 1e9);
-    printf("decode       %.3f GB of weights read per token (routed experts: %d of %d per layer)\n",
-           c->weight_bytes_per_token / 1e9, c->n_activated_experts, c->n_routed_experts);
+    printf("decode       %.3f GB of weights read per token on the %s path (routed experts: %d of %d per layer)\n",
+           c->weight_bytes_per_token / 1e9, c->formats, c->n_activated_experts, c->n_routed_experts);
     printf("kv cache     %.1f bytes per token + %.2f MB fixed window rings (bf16 layout)\n", c->kv_bytes_per_token,
            c->kv_fixed_bytes / 1e6);
     ladder_engine_close(e);
