@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backends/w8a8.h"
 #include "ladder.h"
 #include "model/model.h"
 #include "model/synth.h"
@@ -57,6 +58,33 @@ static void conversions(void) {
     CHECK(bad == 0, "fp8: %d of %d elements differ from e4m3 x 2^(s-127)", bad, n * k);
     w.fmt = LD_WF_FP8_DQ;
     CHECK(ld_weight_to_bf16(&w, o) == 0, "fp8 (dequantized use): %s", ladder_last_error());
+
+    /* w8a8 (int8 per output row): every row's amax maps to 127 exactly, and
+       each code is the rounded value over the row scale */
+    {
+        int8_t *q = malloc((size_t)n * k);
+        float *rs = malloc(sizeof(float) * (size_t)n);
+        w.fmt = LD_WF_FP8;
+        CHECK(ld_weight_to_i8(&w, q, rs) == 0, "to i8: %s", ladder_last_error());
+        int off = 0;
+        for (int r = 0; r < n; r++) {
+            int top = 0;
+            for (int c = 0; c < k; c++) {
+                float v = ldexpf(e4m3(d[r * k + c]), s[(r / 128) * sc + c / 128] - 127);
+                top |= abs(q[r * k + c]) == 127;
+                off += fabsf(v - q[r * k + c] * rs[r]) > 0.5f * rs[r] * 1.0001f;
+            }
+            off += !top;
+        }
+        CHECK(off == 0, "to i8: %d codes off by more than half a step, or rows without a 127", off);
+        d[7] = 0x7f; /* NaN */
+        CHECK(ld_weight_to_i8(&w, q, rs) != 0 && strstr(ladder_last_error(), "(0, 7)"), "NaN to i8: %s",
+              ladder_last_error());
+        d[7] = 0x3c;
+        free(q);
+        free(rs);
+        w.fmt = LD_WF_FP8_DQ;
+    }
 
     /* refusals: a NaN code, a NaN scale, a product beyond bf16's range */
     d[5] = 0x7f;
