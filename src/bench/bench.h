@@ -45,6 +45,11 @@ typedef struct {
        bound a device-resident backend must stay under: the logits row down
        (and as much again of slack) plus 64 KiB of ids and RoPE rows */
     double h2d_per_token, d2h_per_token, transfer_bound;
+    /* Each step followed by a plain read of as many bytes as it read
+       (ld_read_pass, up to 1 GB at a time): the read seconds over the step
+       seconds. A fraction of a roofline measured in the same seconds, so the
+       bandwidth's modes move it far less than `fraction`. */
+    double paired_ratio;
 } bench_decode;
 
 typedef struct {

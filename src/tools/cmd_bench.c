@@ -21,7 +21,7 @@ static const char *usage =
     "  kernels' own ceiling, without memory), and again pass for pass against a plain read of\n"
     "  as many bytes (a ratio the bandwidth's swings leave alone); decode tok/s after a\n"
     "  64-token prompt (N decoded tokens, default 128) and after longer contexts (default\n"
-    "  1024; 32 decoded tokens each);\n"
+    "  1024; 32 decoded tokens each), each step also against a plain read of the bytes it read;\n"
     "  prefill tok/s of a 512-token prompt and the scratch memory it held at its peak;\n"
     "  batched decode tok/s for B sequences (default 1,4,8), each with its speed-up over\n"
     "  B = 1 when that ran first, else over the single-sequence decode, and the speed-up the\n"
@@ -127,6 +127,9 @@ static void result(void *ctx, const bench_report *r, bench_section sec, int i) {
         printf("decode    context %6d: %7.2f tok/s, %.3f GB weights/token, roofline %.2f tok/s (%.1f GB/s) -> %.1f%% of roofline%s\n",
                d->context, d->tok_per_s, d->bytes_per_token / 1e9, d->roofline_tok_per_s, d->read_bw / 1e9, 100 * d->fraction,
                counts(r, d->read_bw, note, sizeof note));
+        if (d->paired_ratio > 0)
+            printf("          step for step against a plain read of its bytes: %.1f%% of the read's speed\n",
+                   100 * d->paired_ratio);
         if (d->h2d_per_token + d->d2h_per_token > 0)
             printf("          bus per token: %.0f B host->device, %.0f B device->host (bound %.0f B: %s)\n",
                    d->h2d_per_token, d->d2h_per_token, d->transfer_bound,

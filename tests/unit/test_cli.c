@@ -99,14 +99,14 @@ int main(void) {
         CHECK(0, "bench failed (status %d), its stderr:\n%s", brc, err ? err : "(none)");
         free(err);
     }
-    CHECK(out && strstr(out, "linear    FP8  x 1 row") && strstr(out, "from cache") && strstr(out, "a plain read of as many bytes") && strstr(out, "decode    context") && strstr(out, "prefill") &&
+    CHECK(out && strstr(out, "linear    FP8  x 1 row") && strstr(out, "from cache") && strstr(out, "a plain read of as many bytes") && strstr(out, "step for step against a plain read") && strstr(out, "decode    context") && strstr(out, "prefill") &&
               strstr(out, "B =  2") && strstr(out, "weights in memory"),
           "bench output lacks a section:\n%s", out ? out : "");
     free(out);
     snprintf(cmd, sizeof cmd, "python3 -c \"import json,sys; d=json.load(open('%s/bench.json')); "
                               "sys.exit(0 if len(d['linears'])>=4 and d['decode'] and d['batched'][1]['batch']==2 and d['batched'][1]['speedup_reference']=='B=1' "
                               "and d['batched'][0]['speedup_bytes_bound']==1 and 1<d['batched'][1]['speedup_bytes_bound']<=2 "
-                              "and all(0<l['cached_weight_bytes']<=min(l['weight_bytes'],4<<20) and l['cached_seconds']>0 and l['paired_read_ratio']>0 for l in d['linears']) else 1)\" 2>/dev/null || "
+                              "and all(0<l['cached_weight_bytes']<=min(l['weight_bytes'],4<<20) and l['cached_seconds']>0 and l['paired_read_ratio']>0 for l in d['linears']) and all(x['paired_read_ratio']>0 for x in d['decode']) else 1)\" 2>/dev/null || "
                               "! command -v python3 >/dev/null", tmp);
     CHECK(test_run(cmd, NULL) == 0, "bench JSON is not valid or lacks sections");
     /* the probe history: recorded, and a best probe far above this one makes
