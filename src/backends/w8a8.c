@@ -37,12 +37,24 @@ float ld_fp4i8_scale(uint8_t e) {
     return f;
 }
 
-float ld_w8a8_tree16(const float *v) {
-    float a[8], b[4], c[2];
-    for (int i = 0; i < 8; i++) a[i] = v[i] + v[i + 8];
-    for (int i = 0; i < 4; i++) b[i] = a[i] + a[i + 4];
-    for (int i = 0; i < 2; i++) c[i] = b[i] + b[i + 2];
-    return c[0] + c[1];
+int32_t ld_w8a8_dot_i8(const int8_t *q, const int8_t *w, long k) {
+    int32_t d = 0; /* |d| <= k * 127^2: exact below k = 2^17 */
+    for (long i = 0; i < k; i++) d += q[i] * w[i];
+    return d;
+}
+
+float ld_w8a8_dot_fp4(const int8_t *q, const uint8_t *w, const uint8_t *scales, long k) {
+    float lane[16] = {0};
+    for (long g = 0; g < k / 32; g++) {
+        int32_t d = 0;
+        for (long i = g * 32; i < g * 32 + 32; i++) {
+            int hi;
+            uint8_t b = w[ld_fp4i8_byte(k, i, &hi)];
+            d += q[i] * ld_fp4_twice(hi ? b >> 4 : b & 15);
+        }
+        lane[g % 16] = fmaf((float)d, ld_fp4i8_scale(scales[g]), lane[g % 16]);
+    }
+    return ld_w8a8_tree16(lane);
 }
 
 int ld_weight_to_i8(const ld_weight *w, int8_t *q, float *scales) {

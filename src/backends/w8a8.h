@@ -62,8 +62,21 @@ static inline int ld_fp4_twice(uint8_t v) {
 /* 2^(e - 127) for a scale byte conversion allows (1..254) */
 float ld_fp4i8_scale(uint8_t e);
 
-/* The fixed 16-lane sum (the cpu backend's tree). */
-float ld_w8a8_tree16(const float *v);
+/* The fixed 16-lane sum: (i, i+8), (i, i+4), (i, i+2), (0, 1). The cpu
+ * backend's canonical reduction (cpu_reduce16) is this same tree. */
+static inline float ld_w8a8_tree16(const float *v) {
+    float a[8], b[4], c[2];
+    for (int i = 0; i < 8; i++) a[i] = v[i] + v[i + 8];
+    for (int i = 0; i < 4; i++) b[i] = a[i] + a[i + 4];
+    for (int i = 0; i < 2; i++) c[i] = b[i] + b[i + 2];
+    return c[0] + c[1];
+}
+
+/* The rules above on one activation row q against one weight row, in
+ * plain C (ref, and the cpu backend's portable kernels): I8's exact D, and
+ * FP4_I8's tree16(lane) before the factor 0.5 * s. */
+int32_t ld_w8a8_dot_i8(const int8_t *q, const int8_t *w, long k);
+float ld_w8a8_dot_fp4(const int8_t *q, const uint8_t *w, const uint8_t *scales, long k);
 
 /* FP8 weight [n, k] -> int8 data q [n, k] and fp32 row scales [n]. */
 int ld_weight_to_i8(const ld_weight *w, int8_t *q, float *scales);

@@ -40,19 +40,6 @@ static int *prompt_ids(int n, int vocab, int seed) {
 
 /* Prefill `ctx` tokens, then decode `steps` greedy tokens; tok/s and the
  * weight bytes per decoded token. */
-/* The plain read of `bytes` paired with a step: passes over buf (cap
- * bytes) until as many bytes are read; seconds scaled to exactly `bytes`. */
-static double paired_read(const char *buf, size_t cap, double bytes, int threads) {
-    double t = 0, done_b = 0;
-    while (done_b < bytes) {
-        t += ld_read_pass(buf, cap, threads);
-        done_b += (double)cap;
-    }
-    return done_b > 0 ? t * bytes / done_b : 0;
-}
-
-#define PAIRED_CAP ((size_t)1 << 30)
-
 static int decode_run(ladder_engine *e, int ctx, int steps, int threads, double *tps, double *bytes_per_tok,
                       double *h2d, double *d2h, double *paired) {
     int V = ladder_engine_info(e)->vocab_size, rc = -1;
@@ -79,10 +66,10 @@ static int decode_run(ladder_engine *e, int ctx, int steps, int threads, double 
         down += (double)st.d2h_bytes;
         /* the buffer is sized by the first step, which also warms it */
         if (!buf && st.weight_bytes > 0) {
-            cap = (size_t)st.weight_bytes < PAIRED_CAP ? ((size_t)st.weight_bytes + 4095) & ~(size_t)4095 : PAIRED_CAP;
+            cap = (size_t)st.weight_bytes < LD_READ_CAP ? ((size_t)st.weight_bytes + 4095) & ~(size_t)4095 : LD_READ_CAP;
             if ((buf = aligned_alloc(4096, cap))) memset(buf, 1, cap);
         } else if (buf) {
-            t_read += paired_read(buf, cap, st.weight_bytes, threads);
+            t_read += ld_read_bytes(buf, cap, st.weight_bytes, threads);
             t_paired += dt;
         }
     }

@@ -96,13 +96,13 @@ static ld_weight cached_slice(const wlist *g) {
     return s;
 }
 
-/* Passes alternating with plain reads of a buffer of the same size, for at
- * least min_s: plain-read seconds over linear seconds. */
+/* Passes alternating with plain reads of as many bytes (over buf, cap
+ * bytes), for at least min_s: plain-read seconds over linear seconds. */
 static double paired(const ld_model *m, const ld_weight *const *w, int n, const ld_bf16 *x, int rows, ld_bf16 *y,
-                     const char *buf, size_t bytes, int threads, double min_s) {
+                     const char *buf, size_t cap, double bytes, int threads, double min_s) {
     double tr = 0, tl = 0, t0 = now_s();
     for (int pass = 0; pass < 3 || now_s() - t0 < min_s; pass++) {
-        double r = ld_read_pass(buf, bytes, threads), a = now_s();
+        double r = ld_read_bytes(buf, cap, bytes, threads), a = now_s();
         for (int j = 0; j < n; j++) m->be->ops->linear(m->be, w[j], x, rows, y);
         ld_be_sync(m->be);
         if (pass) tr += r, tl += now_s() - a; /* the first pair warms both */
@@ -139,7 +139,7 @@ int bench_linear_rates(const ld_model *m, const int *rows, int n_rows, int threa
         if (!g[i].n) continue;
         double gbytes = 0;
         for (int j = 0; j < g[i].n; j++) gbytes += ld_weight_bytes(g[i].w[j]);
-        size_t rb = ((size_t)gbytes + 4095) & ~(size_t)4095;
+        size_t rb = (size_t)gbytes < LD_READ_CAP ? ((size_t)gbytes + 4095) & ~(size_t)4095 : LD_READ_CAP;
         char *buf = aligned_alloc(4096, rb);
         if (buf) memset(buf, 1, rb); /* faulted in before timing */
         for (int r = 0; r < n_rows; r++) {
@@ -154,7 +154,7 @@ int bench_linear_rates(const ld_model *m, const int *rows, int n_rows, int threa
             const ld_weight *sp = &slice;
             o->cached_bytes = ld_weight_bytes(&slice);
             o->cached_seconds = time_passes(m, &sp, 1, x, rows[r], y, 0.3);
-            o->paired_ratio = buf ? paired(m, g[i].w, g[i].n, x, rows[r], y, buf, rb, threads, 0.5) : 0;
+            o->paired_ratio = buf ? paired(m, g[i].w, g[i].n, x, rows[r], y, buf, rb, gbytes, threads, 0.5) : 0;
         }
         free(buf);
     }

@@ -106,28 +106,22 @@ double ld_read_pass(const void *buf, size_t bytes, int threads) {
     return part ? dt * (double)bytes / (double)(part * (size_t)threads) : 0;
 }
 
+double ld_read_bytes(const void *buf, size_t cap, double bytes, int threads) {
+    double t = 0, done = 0;
+    while (done < bytes) {
+        t += ld_read_pass(buf, cap, threads);
+        done += (double)cap;
+    }
+    return done > 0 ? t * bytes / done : 0;
+}
+
 double ld_measure_read_bw(int threads, size_t bytes) {
-    if (threads < 1) threads = 1;
     char *buf = aligned_alloc(4096, bytes);
     if (!buf) return 0;
     memset(buf, 1, bytes); /* fault every page in before timing */
     double best = 0;
     for (int pass = 0; pass < 8; pass++) {
-        pthread_t th[256];
-        job_t jobs[256];
-        pthread_barrier_t bar;
-        pthread_barrier_init(&bar, NULL, (unsigned)threads + 1);
-        size_t part = (bytes / (size_t)threads) & ~(size_t)4095;
-        for (int t = 0; t < threads && t < 256; t++) {
-            jobs[t] = (job_t){.buf = buf + (size_t)t * part, .bytes = part, .bar = &bar};
-            pthread_create(&th[t], NULL, read_thread, &jobs[t]);
-        }
-        pthread_barrier_wait(&bar);
-        double t0 = ld_now();
-        for (int t = 0; t < threads; t++) pthread_join(th[t], NULL);
-        double dt = ld_now() - t0;
-        pthread_barrier_destroy(&bar);
-        double bw = (double)part * threads / dt;
+        double dt = ld_read_pass(buf, bytes, threads), bw = dt > 0 ? (double)bytes / dt : 0;
         if (bw > best) best = bw;
     }
     free(buf);

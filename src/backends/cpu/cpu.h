@@ -33,6 +33,7 @@
 #define LADDER_BACKENDS_CPU_H
 
 #include "backends/backend.h"
+#include "backends/w8a8.h"
 
 #define CPU_MR 4
 #define CPU_NR 4
@@ -111,6 +112,29 @@ typedef struct {
 /* The portable prep (cpu_w8a8.c). */
 void cpu_w8a8_prep(const float *x, long k, float *s, int8_t *q, int8_t *xp, int32_t *corr);
 
+/* A kernel entry calling ROWS(x, MR, w, n0, n1, y, ldy) with MR a constant
+ * 1..4, so each tile height compiles with its own register allocation. */
+#define CPU_W8A8_ENTRY(NAME, ROWS)                                                                \
+    static void NAME(const cpu_qx *x, int mr, const ld_weight *w, int n0, int n1, float *y, long ldy) { \
+        switch (mr) {                                                                             \
+        case 1: ROWS(x, 1, w, n0, n1, y, ldy); break;                                             \
+        case 2: ROWS(x, 2, w, n0, n1, y, ldy); break;                                             \
+        case 3: ROWS(x, 3, w, n0, n1, y, ldy); break;                                             \
+        default: ROWS(x, 4, w, n0, n1, y, ldy); break;                                            \
+        }                                                                                         \
+    }
+
+/* A short last FP4_I8 superblock (G < 16 groups, chunks 4G bytes apart)
+ * copied to full size, chunks 64 bytes apart, the missing groups zero with
+ * scale byte 0 (their lanes then add 0): for kernels that load whole
+ * chunks and cannot mask. */
+static inline void cpu_fp4i8_pad(const uint8_t *p, const uint8_t *sp, long G, uint8_t pad[256], uint8_t spad[16]) {
+    for (int i = 0; i < 256; i++) pad[i] = 0;
+    for (int i = 0; i < 16; i++) spad[i] = i < G ? sp[i] : 0;
+    for (int c = 0; c < 4; c++)
+        for (long i = 0; i < 4 * G; i++) pad[64 * c + i] = p[4 * G * c + i];
+}
+
 extern const cpu_w8a8_kernels cpu_w8a8_scalar;
 #if defined(__x86_64__)
 extern const cpu_w8a8_kernels cpu_w8a8_avx2;
@@ -153,13 +177,7 @@ static inline long cpu_elem(ld_wfmt fmt, long s, int i) {
 static inline long cpu_x8(long s, int r, int i) { return (s * CPU_MR_TALL + r) * 16 + i; }
 
 /* The fixed 16-lane reduction tree, shared by all paths. */
-static inline float cpu_reduce16(const float *v) {
-    float a[8], b[4], c[2];
-    for (int i = 0; i < 8; i++) a[i] = v[i] + v[i + 8];
-    for (int i = 0; i < 4; i++) b[i] = a[i] + a[i + 4];
-    for (int i = 0; i < 2; i++) c[i] = b[i] + b[i + 2];
-    return c[0] + c[1];
-}
+static inline float cpu_reduce16(const float *v) { return ld_w8a8_tree16(v); }
 
 /* Per-ISA bodies of the non-linear ops (ops_impl.h, compiled once per ISA). */
 typedef struct {

@@ -4,7 +4,6 @@
  * plus 12 by x (pairs at most 2 * 24 * 127); vpmaddwd then widens exactly.
  * The 16 canonical lanes are two ymm halves. */
 #include <immintrin.h>
-#include <string.h>
 
 #include "backends/cpu/cpu.h"
 #include "backends/w8a8.h"
@@ -37,14 +36,7 @@ static inline __attribute__((always_inline)) void i8_rows(const cpu_qx *x, const
     }
 }
 
-static void i8(const cpu_qx *x, int mr, const ld_weight *w, int n0, int n1, float *y, long ldy) {
-    switch (mr) {
-    case 1: i8_rows(x, 1, w, n0, n1, y, ldy); break;
-    case 2: i8_rows(x, 2, w, n0, n1, y, ldy); break;
-    case 3: i8_rows(x, 3, w, n0, n1, y, ldy); break;
-    default: i8_rows(x, 4, w, n0, n1, y, ldy); break;
-    }
-}
+CPU_W8A8_ENTRY(i8, i8_rows)
 
 static inline __attribute__((always_inline)) void fp4_rows(const cpu_qx *x, const int MR, const ld_weight *w, int n0,
                                                            int n1, float *y, long ldy) {
@@ -61,11 +53,8 @@ static inline __attribute__((always_inline)) void fp4_rows(const cpu_qx *x, cons
             long G = groups - 16 * t < 16 ? groups - 16 * t : 16;
             _Alignas(32) uint8_t pad[256], spad[16];
             const uint8_t *p = wr + 256 * t, *sp = sr + 16 * t;
-            if (G < 16) { /* a short last superblock: chunks 4G bytes apart, padded with zero groups */
-                memset(pad, 0, sizeof pad);
-                memset(spad, 0, sizeof spad);
-                for (int c = 0; c < 4; c++) memcpy(pad + 64 * c, p + 4 * G * c, (size_t)(4 * G));
-                memcpy(spad, sp, (size_t)G);
+            if (G < 16) {
+                cpu_fp4i8_pad(p, sp, G, pad, spad);
                 p = pad, sp = spad;
             }
             __m256i acc[4][2];
@@ -99,13 +88,6 @@ static inline __attribute__((always_inline)) void fp4_rows(const cpu_qx *x, cons
     }
 }
 
-static void fp4i8(const cpu_qx *x, int mr, const ld_weight *w, int n0, int n1, float *y, long ldy) {
-    switch (mr) {
-    case 1: fp4_rows(x, 1, w, n0, n1, y, ldy); break;
-    case 2: fp4_rows(x, 2, w, n0, n1, y, ldy); break;
-    case 3: fp4_rows(x, 3, w, n0, n1, y, ldy); break;
-    default: fp4_rows(x, 4, w, n0, n1, y, ldy); break;
-    }
-}
+CPU_W8A8_ENTRY(fp4i8, fp4_rows)
 
 const cpu_w8a8_kernels cpu_w8a8_avx2 = {"avx2", i8, fp4i8, cpu_w8a8_prep};

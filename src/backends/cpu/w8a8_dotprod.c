@@ -6,7 +6,6 @@
  * canonical lanes are four registers (kern_neon.h's v16): register j of a
  * 64-byte chunk is groups 4j .. 4j+3 of its superblock, lanes 4j .. 4j+3. */
 #include <arm_neon.h>
-#include <string.h>
 
 #include "backends/cpu/cpu.h"
 #include "backends/cpu/kern_neon.h"
@@ -49,14 +48,7 @@ NEON_AI void i8_rows(const cpu_qx *x, const int MR, const ld_weight *w, int n0, 
     for (; n < n1; n++) i8_block(x, MR, 1, 2, w, n, y + n - n0, ldy);
 }
 
-static void i8(const cpu_qx *x, int mr, const ld_weight *w, int n0, int n1, float *y, long ldy) {
-    switch (mr) {
-    case 1: i8_rows(x, 1, w, n0, n1, y, ldy); break;
-    case 2: i8_rows(x, 2, w, n0, n1, y, ldy); break;
-    case 3: i8_rows(x, 3, w, n0, n1, y, ldy); break;
-    default: i8_rows(x, 4, w, n0, n1, y, ldy); break;
-    }
-}
+CPU_W8A8_ENTRY(i8, i8_rows)
 
 NEON_AI void fp4_rows(const cpu_qx *x, const int MR, const ld_weight *w, int n0, int n1, float *y, long ldy) {
     static const int8_t T[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
@@ -75,11 +67,8 @@ NEON_AI void fp4_rows(const cpu_qx *x, const int MR, const ld_weight *w, int n0,
             long G = groups - 16 * t < 16 ? groups - 16 * t : 16;
             uint8_t pad[256], spad[16];
             const uint8_t *p = wr + 256 * t, *sp = sr + 16 * t;
-            if (G < 16) { /* a short last superblock: chunks 4G bytes apart, padded with zero groups of scale 0 */
-                memset(pad, 0, sizeof pad);
-                memset(spad, 0, sizeof spad);
-                for (int c = 0; c < 4; c++) memcpy(pad + 64 * c, p + 4 * G * c, (size_t)(4 * G));
-                memcpy(spad, sp, (size_t)G);
+            if (G < 16) {
+                cpu_fp4i8_pad(p, sp, G, pad, spad);
                 p = pad, sp = spad;
             }
             /* 2^(e - 127) as the float bits e << 23 (w8a8.h) */
@@ -114,13 +103,6 @@ NEON_AI void fp4_rows(const cpu_qx *x, const int MR, const ld_weight *w, int n0,
     }
 }
 
-static void fp4i8(const cpu_qx *x, int mr, const ld_weight *w, int n0, int n1, float *y, long ldy) {
-    switch (mr) {
-    case 1: fp4_rows(x, 1, w, n0, n1, y, ldy); break;
-    case 2: fp4_rows(x, 2, w, n0, n1, y, ldy); break;
-    case 3: fp4_rows(x, 3, w, n0, n1, y, ldy); break;
-    default: fp4_rows(x, 4, w, n0, n1, y, ldy); break;
-    }
-}
+CPU_W8A8_ENTRY(fp4i8, fp4_rows)
 
 const cpu_w8a8_kernels cpu_w8a8_dotprod = {"dotprod", i8, fp4i8, cpu_w8a8_prep};

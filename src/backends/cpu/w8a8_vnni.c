@@ -47,14 +47,7 @@ static inline __attribute__((always_inline)) void i8_rows(const cpu_qx *x, const
     }
 }
 
-static void i8(const cpu_qx *x, int mr, const ld_weight *w, int n0, int n1, float *y, long ldy) {
-    switch (mr) {
-    case 1: i8_rows(x, 1, w, n0, n1, y, ldy); break;
-    case 2: i8_rows(x, 2, w, n0, n1, y, ldy); break;
-    case 3: i8_rows(x, 3, w, n0, n1, y, ldy); break;
-    default: i8_rows(x, 4, w, n0, n1, y, ldy); break;
-    }
-}
+CPU_W8A8_ENTRY(i8, i8_rows)
 
 /* The fixed 16-lane tree (backends/w8a8.h) on one register. */
 static inline __attribute__((always_inline)) float tree16(__m512 v) {
@@ -66,9 +59,10 @@ static inline __attribute__((always_inline)) float tree16(__m512 v) {
 
 static inline __attribute__((always_inline)) void fp4_rows(const cpu_qx *x, const int MR, const ld_weight *w, int n0,
                                                            int n1, float *y, long ldy) {
-    static const int8_t T[16] = {12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0};
-    _Alignas(64) int8_t t64[64];
-    for (int j = 0; j < 64; j++) t64[j] = T[j & 15];
+    /* 2 * e2m1 + 12 per nibble, repeated for the index bits above it */
+#define T16 12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0
+    static const _Alignas(64) int8_t t64[64] = {T16, T16, T16, T16};
+#undef T16
     const __m512i tab = _mm512_load_si512((const void *)t64);
     long k = w->k, groups = k / 32;
     for (int n = n0; n < n1; n++) {
@@ -109,14 +103,7 @@ static inline __attribute__((always_inline)) void fp4_rows(const cpu_qx *x, cons
     }
 }
 
-static void fp4i8(const cpu_qx *x, int mr, const ld_weight *w, int n0, int n1, float *y, long ldy) {
-    switch (mr) {
-    case 1: fp4_rows(x, 1, w, n0, n1, y, ldy); break;
-    case 2: fp4_rows(x, 2, w, n0, n1, y, ldy); break;
-    case 3: fp4_rows(x, 3, w, n0, n1, y, ldy); break;
-    default: fp4_rows(x, 4, w, n0, n1, y, ldy); break;
-    }
-}
+CPU_W8A8_ENTRY(fp4i8, fp4_rows)
 
 /* The activation prep of cpu_w8a8_prep in 16 lanes: the amax is a max (any
  * order), the division and the round-to-even conversion are IEEE's, so q

@@ -4,7 +4,6 @@
  * accumulating in double and rounding once to fp32 is the exact value
  * rounded once. For fp32 x fp32 dots (hc mixes) double accumulation is exact
  * to far below fp32 resolution. */
-#include <math.h>
 #include <stdlib.h>
 
 #include "backends/ref/ref.h"
@@ -76,41 +75,21 @@ static void linear_fp4(const ld_weight *w, const float *xf, int m, ld_bf16 *y) {
     free(sa);
 }
 
-/* The w8a8 forms (backends/w8a8.h): integer dot products, exact in int64. */
-static void linear_i8(const ld_weight *w, const float *xf, int m, ld_bf16 *y) {
-    long k = w->k;
-    int8_t *q = malloc((size_t)k);
-    const float *sw = (const float *)(const void *)w->scale;
-    for (int r = 0; r < m; r++) {
-        float s = ld_w8a8_quant_row(xf + r * k, k, q);
-        for (int o = 0; o < w->n; o++) {
-            const int8_t *wq = (const int8_t *)w->data + o * k;
-            int64_t d = 0;
-            for (long i = 0; i < k; i++) d += (int64_t)q[i] * wq[i];
-            y[(long)r * w->n + o] = ld_f32_to_bf16((float)d * (s * sw[o]));
-        }
-    }
-    free(q);
-}
-
-static void linear_fp4i8(const ld_weight *w, const float *xf, int m, ld_bf16 *y) {
+/* The w8a8 forms (backends/w8a8.h): integer dot products, exact. */
+static void linear_w8a8(const ld_weight *w, const float *xf, int m, ld_bf16 *y) {
     long k = w->k;
     int8_t *q = malloc((size_t)k);
     for (int r = 0; r < m; r++) {
         float s = ld_w8a8_quant_row(xf + r * k, k, q);
         for (int o = 0; o < w->n; o++) {
-            const uint8_t *wq = (const uint8_t *)w->data + o * (k / 2), *ws = w->scale + (long)o * w->scale_cols;
-            float lane[16] = {0};
-            for (long g = 0; g < k / 32; g++) {
-                int64_t d = 0;
-                for (long i = g * 32; i < g * 32 + 32; i++) {
-                    int hi;
-                    uint8_t b = wq[ld_fp4i8_byte(k, i, &hi)];
-                    d += (int64_t)q[i] * ld_fp4_twice(hi ? b >> 4 : b & 15);
-                }
-                lane[g % 16] = fmaf((float)d, ld_fp4i8_scale(ws[g]), lane[g % 16]);
-            }
-            y[(long)r * w->n + o] = ld_f32_to_bf16(ld_w8a8_tree16(lane) * (0.5f * s));
+            float v;
+            if (w->fmt == LD_WF_I8)
+                v = (float)ld_w8a8_dot_i8(q, (const int8_t *)w->data + o * k, k) *
+                    (s * ((const float *)(const void *)w->scale)[o]);
+            else
+                v = ld_w8a8_dot_fp4(q, (const uint8_t *)w->data + o * (k / 2), w->scale + (long)o * w->scale_cols, k) *
+                    (0.5f * s);
+            y[(long)r * w->n + o] = ld_f32_to_bf16(v);
         }
     }
     free(q);
@@ -142,10 +121,8 @@ void ld_ref_linear(const ld_weight *w, const ld_bf16 *x, int m, ld_bf16 *y) {
         linear_fp8(w, xf, m, y);
     } else if (w->fmt == LD_WF_FP4) {
         linear_fp4(w, xf, m, y);
-    } else if (w->fmt == LD_WF_I8) {
-        linear_i8(w, xf, m, y);
-    } else if (w->fmt == LD_WF_FP4_I8) {
-        linear_fp4i8(w, xf, m, y);
+    } else if (w->fmt == LD_WF_I8 || w->fmt == LD_WF_FP4_I8) {
+        linear_w8a8(w, xf, m, y);
     } else {
         float *yf = malloc(sizeof(float) * (size_t)m * (size_t)w->n);
         linear_plain(w, xf, m, yf);
