@@ -69,7 +69,8 @@ typedef void (*cpu_panel_fn)(const float *x, long ldx, int m, const float *panel
 typedef void (*cpu_tall_fn)(const float *x8, const ld_weight *w, int n0, int nr, long k0, long k1, float *st,
                             int first);
 
-/* Optional half-precision FP8 tile (a path with fp16 multiply-accumulate):
+/* Optional half-precision FP8 tile (a path with fp16 multiply-accumulate,
+ * kern_asimdfhm.c, or with bf16 dot products, kern_avx512bf16.c):
  * prep turns m quantized activation rows of k into exact fp16 rows xh and
  * one exponent per 128-block xe ((k + 127) / 128 per row); the tile then
  * takes x (the fp32 rows, for rows it cannot do exactly), xh and xe, rows
@@ -150,6 +151,7 @@ extern const cpu_kernels cpu_kernels_scalar;
 #if defined(__x86_64__)
 extern const cpu_kernels cpu_kernels_avx2;
 extern const cpu_kernels cpu_kernels_avx512;
+extern const cpu_kernels cpu_kernels_avx512bf16;
 #elif defined(__aarch64__)
 extern const cpu_kernels cpu_kernels_neon;
 extern const cpu_kernels cpu_kernels_asimdfhm;
@@ -165,6 +167,9 @@ extern float cpu_fp4_tab[256][16];
  * bits), one row per scale byte: the 16 low bytes, then the 16 high bytes
  * (byte-lookup decoders, kern_neon.h). */
 extern uint8_t cpu_fp4_bf16[256][32];
+/* Each e4m3 magnitude (the low 7 bits) as bf16, exact: its low bytes, then
+ * its high bytes (the BF16 FP8 tile, kern_avx512bf16.c). */
+extern uint8_t cpu_fp8_bf16[2][128];
 void cpu_tables_init(void);
 
 /* Element of the k range that slot s, lane i consumes (see above). */

@@ -6,6 +6,7 @@
  * Each instance has its own ISA path (cpu_isa.c; default: the best this CPU
  * runs) and thread pool (default: all online CPUs). Only the constant
  * decode tables are shared. */
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 float cpu_e8m0[256];
 _Alignas(64) float cpu_fp4_tab[256][16];
 _Alignas(64) uint8_t cpu_fp4_bf16[256][32];
+_Alignas(64) uint8_t cpu_fp8_bf16[2][128];
 
 static void tables_once(void) {
     for (int i = 0; i < 256; i++) {
@@ -31,6 +33,15 @@ static void tables_once(void) {
             cpu_fp4_bf16[i][c] = (uint8_t)(u >> 16);
             cpu_fp4_bf16[i][16 + c] = (uint8_t)(u >> 24);
         }
+    }
+    /* what the fp16 route (kern_avx512.h dec_fp8) makes of each magnitude,
+       times its 2^8: e4m3 for 0..126, and 480 for 0x7f (e4m3's NaN code) */
+    for (int i = 0; i < 128; i++) {
+        int e = i >> 3, m = i & 7;
+        float v = e ? ldexpf(1.0f + m / 8.0f, e - 7) : ldexpf((float)m, -9);
+        uint32_t u = ld_f32_to_bits(v);
+        cpu_fp8_bf16[0][i] = (uint8_t)(u >> 16);
+        cpu_fp8_bf16[1][i] = (uint8_t)(u >> 24);
     }
 }
 

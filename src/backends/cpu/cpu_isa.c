@@ -28,11 +28,16 @@ static int x86_avx512(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
 }
+/* VDPBF16PS and the byte permutes of the BF16 FP8 tile (kern_avx512bf16.c) */
+static int x86_avx512bf16(void) {
+    return x86_avx512() && __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512vbmi");
+}
 static int x86_avx2(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
 static const cpu_isa isas[] = {
+    {"avx512bf16", &cpu_kernels_avx512bf16, &cpu_vec_avx512, x86_avx512bf16},
     {"avx512", &cpu_kernels_avx512, &cpu_vec_avx512, x86_avx512},
     {"avx2", &cpu_kernels_avx2, &cpu_vec_avx2, x86_avx2},
     {"scalar", &cpu_kernels_scalar, &cpu_vec_scalar, always},

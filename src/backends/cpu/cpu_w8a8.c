@@ -106,9 +106,10 @@ int cpu_linear_w8a8(const cpu_ctx *c, const ld_weight *w, const ld_bf16 *x, int 
 const cpu_w8a8_kernels *cpu_w8a8_for(const char *isa) {
 #if defined(__x86_64__)
     __builtin_cpu_init();
-    if (!strcmp(isa, "avx512") && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vbmi"))
+    int avx512 = !strcmp(isa, "avx512") || !strcmp(isa, "avx512bf16");
+    if (avx512 && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vbmi"))
         return &cpu_w8a8_vnni;
-    if (!strcmp(isa, "avx512") || !strcmp(isa, "avx2")) return &cpu_w8a8_avx2;
+    if (avx512 || !strcmp(isa, "avx2")) return &cpu_w8a8_avx2;
 #elif defined(__aarch64__) && defined(__linux__)
     /* FEAT_DotProd is optional before ARMv8.4, whatever the path: Linux's
        HWCAP_ASIMDDP (bit 20, spelled out for older headers) */
