@@ -315,9 +315,65 @@ static void fp8_range_checks(void) {
     }
 #if defined(__aarch64__)
     CHECK(!ld_cpu_isa_usable("asimdfhm") || half_paths == 1, "asimdfhm runs here but its half tile was not checked");
+#elif defined(__x86_64__)
+    CHECK(!ld_cpu_isa_usable("avx512bf16") || half_paths == 1, "avx512bf16 runs here but its half tile was not checked");
 #endif
     (void)half_paths;
     free(x), free(xf), free(ys), free(yp), free(xh), free(xe);
+    free(wb.data);
+    free(wb.scale);
+}
+
+/* The same for FP4 tiles: weight rows whose scale bytes sit at the edges
+ * the half tile must notice (1: subnormal bf16 weights; 2: the least it
+ * takes; 250, 251: the greatest and one past; 255: NaN scales) against the
+ * activation blocks of fp8_range_checks. */
+static void fp4_range_checks(void) {
+    enum { N = 40, K = 1152, NB = K / 128, M = 4 };
+    static const int edge[10] = {1, 2, 250, 251, 255, 20, 230, 127, 3, 0};
+    wbuf wb = make_weight(LD_WF_FP4, N, K);
+    for (int n = 4; n < 4 + 4 * 10; n++)
+        if (n < N) wb.scale[(long)n * (K / 32) + (n * 7) % (K / 32)] = (uint8_t)edge[(n - 4) / 4];
+    for (int g = 0; g < K / 32; g++) wb.scale[36L * (K / 32) + g] = (uint8_t)(g % 2 ? 40 : 200); /* wide, in range */
+    static const int sh[M][NB] = {{0, 0, 0, 0, 0, 0, 0, 0, 0},
+                                  {0, 10, -10, 5, -5, 0, 8, -3, 2},
+                                  {60, -60, 0, 12, -12, 0, 0, 20, -20},
+                                  {-99, -100, -99, 9, -99, -16, 0, -99, -14}};
+    ld_bf16 *x = malloc(sizeof(ld_bf16) * M * K);
+    float *xf = malloc(sizeof(float) * M * K), *xs = malloc(sizeof(float) * M * K), *ys = malloc(sizeof(float) * M * 4),
+          *yp = malloc(sizeof(float) * M * 4);
+    uint16_t *xh = malloc(sizeof(uint16_t) * M * K);
+    int16_t *xe = malloc(sizeof(int16_t) * M * NB);
+    for (int r = 0; r < M; r++)
+        for (int i = 0; i < K; i++) {
+            int e = sh[r][i / 128];
+            x[r * K + i] = ld_f32_to_bf16(e == -99 ? 0.0f : ldexpf(frand(), e));
+        }
+    cpu_vec_scalar.quant_rows(x, M, K, xf);
+    for (int r = 0; r < M; r++) cpu_vec_scalar.to_slots(xf + r * K, K, xs + r * K);
+    int half_paths = 0;
+    for (int i = 0; i < SC; i++) {
+        const cpu_kernels *kern;
+        const cpu_vec *vec;
+        if (!ld_cpu_isa_usable(isas[i]) || cpu_isa_lookup(isas[i], &kern, &vec) || !kern->fp4h_tile) continue;
+        kern->fp4h_prep(xf, M, K, xh, xe), half_paths++;
+        for (int r = 0; r < M; r++)
+            for (int n0 = 0; n0 < N; n0 += 4)
+                for (int nr = 1; nr <= 4; nr++) {
+                    memset(ys, 0, sizeof(float) * 4);
+                    memset(yp, 0xff, sizeof(float) * 4);
+                    cpu_kernels_scalar.tile[LD_WF_FP4](xs + r * K, K, 1, &wb.w, n0, nr, ys, 4);
+                    kern->fp4h_tile(xs + r * K, xh + r * K, xe + r * NB, K, 1, &wb.w, n0, nr, yp, 4);
+                    for (int j = 0; j < nr; j++)
+                        CHECK(!memcmp(&ys[j], &yp[j], sizeof(float)), "%s half fp4 tile: row %d, weight %d: %a, want %a",
+                              isas[i], r, n0 + j, yp[j], ys[j]);
+                }
+    }
+#if defined(__x86_64__)
+    CHECK(!ld_cpu_isa_usable("avx512bf16") || half_paths == 1, "avx512bf16 runs here but its fp4 half tile was not checked");
+#endif
+    (void)half_paths;
+    free(x), free(xf), free(xs), free(ys), free(yp), free(xh), free(xe);
     free(wb.data);
     free(wb.scale);
 }
@@ -565,6 +621,7 @@ int main(int argc, char **argv) {
     prep_checks();
     exp_checks();
     fp8_range_checks();
+    fp4_range_checks();
     w8a8_checks();
     if (all) {
         linear_checks();

@@ -87,6 +87,10 @@ typedef struct {
     cpu_tall_fn tall[5];     /* indexed by ld_wfmt */
     cpu_fp8h_prep_fn fp8h_prep; /* both NULL, or both set */
     cpu_fp8h_tile_fn fp8h_tile;
+    /* The same for FP4 (x: the rows in FP4's slot layout; the tile gives the
+       bits of tile[LD_WF_FP4]); both NULL, or both set. */
+    cpu_fp8h_prep_fn fp4h_prep;
+    cpu_fp8h_tile_fn fp4h_tile;
 } cpu_kernels;
 
 /* The w8a8 forms (backends/w8a8.h): integer dot products, whose sums are
@@ -170,6 +174,9 @@ extern uint8_t cpu_fp4_bf16[256][32];
 /* Each e4m3 magnitude (the low 7 bits) as bf16, exact: its low bytes, then
  * its high bytes (the BF16 FP8 tile, kern_avx512bf16.c). */
 extern uint8_t cpu_fp8_bf16[2][128];
+/* cpu_fp4_tab as bf16 words, the 16 entries twice (a 32-word permute table
+ * whose index bit 4 does not matter). */
+extern uint16_t cpu_fp4_bf16w[256][32];
 void cpu_tables_init(void);
 
 /* Element of the k range that slot s, lane i consumes (see above). */

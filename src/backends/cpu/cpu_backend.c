@@ -23,6 +23,7 @@ float cpu_e8m0[256];
 _Alignas(64) float cpu_fp4_tab[256][16];
 _Alignas(64) uint8_t cpu_fp4_bf16[256][32];
 _Alignas(64) uint8_t cpu_fp8_bf16[2][128];
+_Alignas(64) uint16_t cpu_fp4_bf16w[256][32];
 
 static void tables_once(void) {
     for (int i = 0; i < 256; i++) {
@@ -32,6 +33,7 @@ static void tables_once(void) {
             uint32_t u = ld_f32_to_bits(cpu_fp4_tab[i][c]);
             cpu_fp4_bf16[i][c] = (uint8_t)(u >> 16);
             cpu_fp4_bf16[i][16 + c] = (uint8_t)(u >> 24);
+            cpu_fp4_bf16w[i][c] = cpu_fp4_bf16w[i][16 + c] = (uint16_t)(u >> 16);
         }
     }
     /* what the fp16 route (kern_avx512.h dec_fp8) makes of each magnitude,

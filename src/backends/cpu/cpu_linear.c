@@ -204,7 +204,7 @@ static void run_tiles(const cpu_ctx *c, const ld_weight *w, const float *x, cons
     const cpu_kernels *K = c->kern;
     lin_job J = {.c = c, .w = w, .x = x, .xb = xb, .xh = xh, .xe = xe, .m = m, .y = y, .yb = yb,
                  .tile = K->tile[w->fmt], .decode = K->decode[w->fmt], .panel_tiles = K->panel_tiles,
-                 .tall = K->tall[w->fmt], .fp8h = K->fp8h_tile};
+                 .tall = K->tall[w->fmt], .fp8h = w->fmt == LD_WF_FP4 ? K->fp4h_tile : K->fp8h_tile};
     /* tall tiles run only on the direct path (no panel); without the
      * interleaved copy (out of memory) the 4-row tiles give the same bits */
     if (!J.xb && uses_panel(w, m)) {
@@ -257,23 +257,27 @@ static void prep_task(void *ctx, int task, int n_tasks) {
     else cpu_widen_rows(J->c, J->x + r0 * k, (r1 - r0) * k, J->xf + r0 * k);
     if (J->pieces) store_pieces(J->c, J->w->fmt, J->xf + r0 * k, r0, r1, J->m, k, J->xp);
     else if (permuted(J->w->fmt)) permute_rows(J->c, J->xf + r0 * k, (int)(r1 - r0), (int)k, J->xp + r0 * k);
-    if (J->xh) J->c->kern->fp8h_prep(J->xf + r0 * k, (int)(r1 - r0), (int)k, J->xh + r0 * k, J->xe + r0 * ((k + 127) / 128));
+    if (J->xh) (J->w->fmt == LD_WF_FP4 ? J->c->kern->fp4h_prep : J->c->kern->fp8h_prep)(J->xf + r0 * k, (int)(r1 - r0), (int)k, J->xh + r0 * k, J->xe + r0 * ((k + 127) / 128));
 }
 
 int cpu_linear(ld_backend *be, const ld_weight *w, const ld_bf16 *x, int m, ld_bf16 *y) {
     const cpu_ctx *c = cpu_of(be);
     if (w->fmt == LD_WF_I8 || w->fmt == LD_WF_FP4_I8) return cpu_linear_w8a8(c, w, x, m, y);
     long nx = (long)m * w->k, ny = (long)m * w->n;
-    float *xf = cpu_scratch(CPU_SCR_ACT, (size_t)(2 * nx + ny));
+    int pieces = uses_panel(w, m);
+    /* decode rows of FP8 or FP4 weights on a path with a half tile */
+    int half = !pieces && m < CPU_MR_TALL &&
+               ((w->fmt == LD_WF_FP8 && c->kern->fp8h_tile) || (w->fmt == LD_WF_FP4 && c->kern->fp4h_tile));
+    /* FP4's half rows and exponents (2 bytes per element and per block) go
+       after the outputs; FP8's where the permuted copy would go, which FP8
+       does not use */
+    float *xf = cpu_scratch(CPU_SCR_ACT, (size_t)(2 * nx + ny + (half && w->fmt == LD_WF_FP4 ? nx : 0)));
     if (!xf) return ld_set_error("out of memory for a %d x %d linear over %d rows", w->n, w->k, m);
     float *xp = xf + nx, *yf = xp + nx;
     /* rows are independent: many rows (prefill) are prepared in parallel */
-    prep_job P = {.c = c, .w = w, .x = x, .xf = xf, .xp = xp, .m = m, .pieces = uses_panel(w, m)};
-    /* decode rows of FP8 weights on a path with the half tile: its fp16 rows
-       and exponents (2 bytes per element and per block) fit where the
-       permuted copy would go, which FP8 does not use */
-    if (w->fmt == LD_WF_FP8 && c->kern->fp8h_tile && !P.pieces && m < CPU_MR_TALL) {
-        P.xh = (uint16_t *)xp;
+    prep_job P = {.c = c, .w = w, .x = x, .xf = xf, .xp = xp, .m = m, .pieces = pieces};
+    if (half) {
+        P.xh = (uint16_t *)(w->fmt == LD_WF_FP4 ? yf + ny : xp);
         P.xe = (int16_t *)(P.xh + nx);
     }
     int tasks = m >= 16 ? ld_threadpool_size(c->pool) * 2 : 1;

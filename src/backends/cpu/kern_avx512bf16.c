@@ -28,53 +28,75 @@
 static void bf16_prep(const float *xf, int m, int k, uint16_t *xh, int16_t *xe);
 static void bf16_tile(const float *x, const uint16_t *xh, const int16_t *xe, long ldx, int mr, const ld_weight *w,
                       int n0, int nr, float *y, long ldy);
+static void bf16_prep4(const float *xf, int m, int k, uint16_t *xh, int16_t *xe);
+static void bf16_tile4(const float *x, const uint16_t *xh, const int16_t *xe, long ldx, int mr, const ld_weight *w,
+                       int n0, int nr, float *y, long ldy);
 
 #define KERNELS_VAR cpu_kernels_avx512bf16
 #define KERNELS_NAME "avx512bf16"
 #define KERNELS_FP8H_PREP bf16_prep
 #define KERNELS_FP8H_TILE bf16_tile
+#define KERNELS_FP4H_PREP bf16_prep4
+#define KERNELS_FP4H_TILE bf16_tile4
 #include "backends/cpu/tile_template.h"
 
 #define XE_ZERO INT16_MIN /* block of zeros: any scale is exact */
 #define XE_BAD INT16_MAX  /* block the route cannot take (Inf, NaN, out of range) */
 
 /* Per 128-block of each row: E, the least exponent with amax <= 448 * 2^E
- * (every value is then a multiple of 2^(E-9) below 2^(E+9)), and the block
- * as bf16 words in the tile's pair order: per 32-group, word 2i holds
- * element 16+i and word 2i+1 element i. A value with 4 significant bits is
- * exact in bf16 while it is normal, hence the bound on E. */
+ * (every value is then a multiple of 2^(E-9) below 2^(E+9)), or XE_ZERO /
+ * XE_BAD. A value with 4 significant bits is exact in bf16 while it is
+ * normal, hence the bound on E. */
+static int16_t block_exp(const float *p) {
+    __m512 mx = _mm512_setzero_ps();
+    __mmask16 bad = 0;
+    for (int i = 0; i < 128; i += 16) {
+        __m512 v = _mm512_loadu_ps(p + i);
+        mx = _mm512_max_ps(mx, _mm512_abs_ps(v));
+        bad |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q); /* max_ps drops a NaN in its second operand */
+    }
+    float a = _mm512_reduce_max_ps(mx);
+    if (bad || !(a <= 3.4028235e38f)) return XE_BAD;
+    if (a == 0) return XE_ZERO;
+    int E = ilogbf(a) - 8;
+    while (ldexpf(a, -E) > 448.0f) E++;
+    while (ldexpf(a, 1 - E) <= 448.0f) E--;
+    return E < -117 || E > 117 ? XE_BAD : (int16_t)E;
+}
+
+/* FP8: per 32-group, word 2i holds element 16+i and word 2i+1 element i. */
 static void bf16_prep(const float *xf, int m, int k, uint16_t *xh, int16_t *xe) {
     int nb = k / 128;
     for (long r = 0; r < m; r++)
         for (int b = 0; b < nb; b++) {
             const float *p = xf + r * k + b * 128;
-            __m512 mx = _mm512_setzero_ps();
-            for (int i = 0; i < 128; i += 16) mx = _mm512_max_ps(mx, _mm512_abs_ps(_mm512_loadu_ps(p + i)));
-            float a = _mm512_reduce_max_ps(mx);
-            int16_t *e = xe + r * nb + b;
-            /* max_ps drops a NaN in its second operand: check every value */
-            __mmask16 bad = 0;
-            for (int i = 0; i < 128; i += 16) {
-                __m512 v = _mm512_loadu_ps(p + i);
-                bad |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-            }
-            if (bad || !(a <= 3.4028235e38f)) {
-                *e = XE_BAD;
-                continue;
-            }
-            int E = 0;
-            if (a > 0) {
-                E = ilogbf(a) - 8;
-                while (ldexpf(a, -E) > 448.0f) E++;
-                while (ldexpf(a, 1 - E) <= 448.0f) E--;
-            }
-            *e = a == 0 ? XE_ZERO : (E < -117 || E > 117) ? XE_BAD : (int16_t)E;
             uint16_t *o = xh + r * k + b * 128;
+            xe[r * nb + b] = block_exp(p);
             for (int g = 0; g < 128; g += 32) {
                 __m512i lo = _mm512_loadu_si512((const void *)(p + g)), hi = _mm512_loadu_si512((const void *)(p + g + 16));
                 /* (x[i] & 0xffff0000) | (x[16+i] >> 16) */
                 __m512i d = _mm512_ternarylogic_epi32(lo, _mm512_srli_epi32(hi, 16), _mm512_set1_epi32((int)0xffff0000u), 0xe4);
                 _mm512_storeu_si512((void *)(o + g), d);
+            }
+        }
+}
+
+/* FP4: per 32-group, word 2i holds element 2i+1 and word 2i+1 element 2i
+ * (the high words of the fp32 bits: words 4i+3 and 4i+1 of the pair of
+ * registers). */
+static void bf16_prep4(const float *xf, int m, int k, uint16_t *xh, int16_t *xe) {
+    int nb = k / 128;
+    uint16_t jw[32];
+    for (int i = 0; i < 16; i++) jw[2 * i] = (uint16_t)(4 * i + 3), jw[2 * i + 1] = (uint16_t)(4 * i + 1);
+    const __m512i idx = _mm512_loadu_si512((const void *)jw);
+    for (long r = 0; r < m; r++)
+        for (int b = 0; b < nb; b++) {
+            const float *p = xf + r * k + b * 128;
+            uint16_t *o = xh + r * k + b * 128;
+            xe[r * nb + b] = block_exp(p);
+            for (int g = 0; g < 128; g += 32) {
+                __m512i lo = _mm512_loadu_si512((const void *)(p + g)), hi = _mm512_loadu_si512((const void *)(p + g + 16));
+                _mm512_storeu_si512((void *)(o + g), _mm512_permutex2var_epi16(lo, idx, hi));
             }
         }
 }
@@ -167,4 +189,103 @@ static void bf16_tile(const float *x, const uint16_t *xh, const int16_t *xe, lon
                       int n0, int nr, float *y, long ldy) {
     if (mr == 1 && w->k % 128 == 0 && bf16_ok(xe, FP8_SROW(1, n0), w->k / 128)) bf16_row(xh, w, n0, nr, y);
     else tile_fp8(x, ldx, mr, w, n0, nr, y, ldy);
+}
+
+/* FP4 (routed experts): lane i of a 32-group takes byte i, its low nibble
+ * (element 2i) in the high word and its high nibble in the low one: slot 0,
+ * then slot 1, as in TILE_FIXED (cpu.h). Per 32 weights: one byte permute
+ * puts byte i in both words of dword i, one variable shift brings the high
+ * nibble down in the low word, and one word permute reads the group's
+ * scaled bf16 table (cpu_fp4_bf16w; bits 4 and up of each index are ignored
+ * or duplicated); then one VDPBF16PS. */
+#define BF16_ROWS4(NR)                                                                                   \
+    do {                                                                                                 \
+        const uint8_t *wr[NR], *sr[NR];                                                                  \
+        __m512 acc[NR];                                                                                  \
+        for (int j = 0; j < NR; j++) wr[j] = WROW(4, n0 + j), sr[j] = SROW(4, n0 + j), acc[j] = _mm512_setzero_ps(); \
+        for (size_t k = 0; k < K; k += 128) {                                                            \
+            __m512i x0 = _mm512_loadu_si512((const void *)(xh + k)), x1 = _mm512_loadu_si512((const void *)(xh + k + 32)), \
+                    x2 = _mm512_loadu_si512((const void *)(xh + k + 64)), x3 = _mm512_loadu_si512((const void *)(xh + k + 96)); \
+            _Pragma("GCC unroll 4") for (int j = 0; j < NR; j++) {                                       \
+                const uint8_t *sg = sr[j] + k / 32;                                                      \
+                __m512i z = _mm512_loadu_si512((const void *)(wr[j] + k / 2));                           \
+                __builtin_prefetch(wr[j] + k / 2 + pf, 0, 1);                                            \
+                acc[j] = _mm512_dpbf16_ps(acc[j], (__m512bh)x0, (__m512bh)FP4_W(z, p0, sg[0]));          \
+                acc[j] = _mm512_dpbf16_ps(acc[j], (__m512bh)x1, (__m512bh)FP4_W(z, p1, sg[1]));          \
+                acc[j] = _mm512_dpbf16_ps(acc[j], (__m512bh)x2, (__m512bh)FP4_W(z, p2, sg[2]));          \
+                acc[j] = _mm512_dpbf16_ps(acc[j], (__m512bh)x3, (__m512bh)FP4_W(z, p3, sg[3]));          \
+            }                                                                                            \
+        }                                                                                                \
+        if (NR == 4) V_REDUCE_4(acc, y);                                                                 \
+        else                                                                                             \
+            for (int j = 0; j < NR; j++) {                                                               \
+                float lanes[16];                                                                         \
+                _mm512_storeu_ps(lanes, acc[j]);                                                         \
+                y[j] = cpu_reduce16(lanes);                                                              \
+            }                                                                                            \
+    } while (0)
+#define FP4_W(z, P, S)                                                                                   \
+    _mm512_permutexvar_epi16(_mm512_srlv_epi16(_mm512_permutexvar_epi8(P, z), sh),                       \
+                             _mm512_load_si512((const void *)cpu_fp4_bf16w[S]))
+
+static void bf16_row4(const uint16_t *xh, const ld_weight *w, int n0, int nr, float *y) {
+    const size_t K = (size_t)w->k, pf = (size_t)PF_ROWS * K / 2; /* PREFETCH_NEXT's distance */
+    /* group q of the 64 bytes: byte 16q+i into both words of dword i */
+    uint8_t jb[4][64];
+    for (int q = 0; q < 4; q++)
+        for (int i = 0; i < 64; i++) jb[q][i] = (uint8_t)(16 * q + i / 4);
+    const __m512i p0 = _mm512_loadu_si512((const void *)jb[0]), p1 = _mm512_loadu_si512((const void *)jb[1]),
+                  p2 = _mm512_loadu_si512((const void *)jb[2]), p3 = _mm512_loadu_si512((const void *)jb[3]),
+                  sh = _mm512_set1_epi32(4);
+    switch (nr) {
+    case 4: BF16_ROWS4(4); break;
+    case 3: BF16_ROWS4(3); break;
+    case 2: BF16_ROWS4(2); break;
+    default: BF16_ROWS4(1); break;
+    }
+}
+
+/* The scale bytes of weight rows [n0, n0 + nr): the least and the greatest. */
+static void scale_range(const ld_weight *w, int n0, int nr, int *lo, int *hi) {
+    long ng = w->k / 32;
+    __m512i mn = _mm512_set1_epi8((char)0xff), mx = _mm512_setzero_si512();
+    for (int j = 0; j < nr; j++) {
+        const uint8_t *s = SROW(4, n0 + j);
+        for (long g = 0; g < ng; g += 64) {
+            __mmask64 m = ng - g >= 64 ? ~0ull : (1ull << (ng - g)) - 1;
+            __m512i v = _mm512_maskz_loadu_epi8(m, s + g);
+            mn = _mm512_min_epu8(mn, _mm512_mask_blend_epi8(m, _mm512_set1_epi8((char)0xff), v));
+            mx = _mm512_max_epu8(mx, v);
+        }
+    }
+    uint8_t a[64], b[64];
+    _mm512_storeu_si512((void *)a, mn), _mm512_storeu_si512((void *)b, mx);
+    *lo = 255, *hi = 0;
+    for (int i = 0; i < 64; i++) *lo = a[i] < *lo ? a[i] : *lo, *hi = b[i] > *hi ? b[i] : *hi;
+}
+
+/* With x a multiple of 2^(E-9) below 2^(E+9) and a weight a multiple of
+ * 2^(s-128) below 2^(s-124): s in [2, 250] keeps every weight a normal
+ * bf16, E + s >= 11 every product and partial sum at or above 2^-126 (or
+ * zero), E + s <= 200 all of them far from overflow. */
+static void bf16_tile4(const float *x, const uint16_t *xh, const int16_t *xe, long ldx, int mr, const ld_weight *w,
+                       int n0, int nr, float *y, long ldy) {
+    if (mr == 1 && w->k % 128 == 0) {
+        int emin = INT_MAX, emax = INT_MIN, ok = 1, slo, shi;
+        for (int b = 0; b < w->k / 128 && ok; b++) {
+            if (xe[b] == XE_BAD) ok = 0;
+            if (xe[b] == XE_ZERO || xe[b] == XE_BAD) continue;
+            emin = xe[b] < emin ? xe[b] : emin;
+            emax = xe[b] > emax ? xe[b] : emax;
+        }
+        if (ok) {
+            scale_range(w, n0, nr, &slo, &shi);
+            ok = slo >= 2 && shi <= 250 && (emin > emax || (emin + slo >= 11 && emax + shi <= 200));
+        }
+        if (ok) {
+            bf16_row4(xh, w, n0, nr, y);
+            return;
+        }
+    }
+    tile_fp4(x, ldx, mr, w, n0, nr, y, ldy);
 }

@@ -68,4 +68,6 @@ const cpu_kernels cpu_kernels_scalar = {"scalar",
                                         panel_tiles,
                                         {tall, tall, tall, tall, tall},
                                         NULL,
+                                        NULL,
+                                        NULL,
                                         NULL};

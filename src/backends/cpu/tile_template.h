@@ -14,11 +14,16 @@
  *        returns e4m3 values times 2^-8 (the fp16 route), hence FP8_SCALE's 2^8
  *   KERNELS_VAR, KERNELS_NAME    the cpu_kernels object and its name */
 
-/* KERNELS_FP8H_PREP, KERNELS_FP8H_TILE: the optional half-precision FP8
- * tile (cpu.h), declared before inclusion; none by default. */
+/* KERNELS_FP8H_PREP, KERNELS_FP8H_TILE (and _FP4H_): the optional
+ * half-precision FP8 (FP4) tile (cpu.h), declared before inclusion; none by
+ * default. */
 #ifndef KERNELS_FP8H_PREP
 #define KERNELS_FP8H_PREP NULL
 #define KERNELS_FP8H_TILE NULL
+#endif
+#ifndef KERNELS_FP4H_PREP
+#define KERNELS_FP4H_PREP NULL
+#define KERNELS_FP4H_TILE NULL
 #endif
 
 /* V_KEEP(v): makes v live in a register. Without it compilers fold a load
@@ -277,4 +282,6 @@ const cpu_kernels KERNELS_VAR = {KERNELS_NAME,
                                  panel_tiles,
                                  {tall_f32, tall_bf16, tall_fp8, tall_fp8, tall_fp4},
                                  KERNELS_FP8H_PREP,
-                                 KERNELS_FP8H_TILE};
+                                 KERNELS_FP8H_TILE,
+                                 KERNELS_FP4H_PREP,
+                                 KERNELS_FP4H_TILE};
