@@ -357,17 +357,21 @@ static void fp4_range_checks(void) {
         const cpu_vec *vec;
         if (!ld_cpu_isa_usable(isas[i]) || cpu_isa_lookup(isas[i], &kern, &vec) || !kern->fp4h_tile) continue;
         kern->fp4h_prep(xf, M, K, xh, xe), half_paths++;
-        for (int r = 0; r < M; r++)
-            for (int n0 = 0; n0 < N; n0 += 4)
-                for (int nr = 1; nr <= 4; nr++) {
-                    memset(ys, 0, sizeof(float) * 4);
-                    memset(yp, 0xff, sizeof(float) * 4);
-                    cpu_kernels_scalar.tile[LD_WF_FP4](xs + r * K, K, 1, &wb.w, n0, nr, ys, 4);
-                    kern->fp4h_tile(xs + r * K, xh + r * K, xe + r * NB, K, 1, &wb.w, n0, nr, yp, 4);
-                    for (int j = 0; j < nr; j++)
-                        CHECK(!memcmp(&ys[j], &yp[j], sizeof(float)), "%s half fp4 tile: row %d, weight %d: %a, want %a",
-                              isas[i], r, n0 + j, yp[j], ys[j]);
-                }
+        /* rows r0 .. r0+mr-1: each alone, and with the rows around it */
+        for (int r0 = 0; r0 < M; r0++)
+            for (int mr = 1; r0 + mr <= M; mr++)
+                for (int n0 = 0; n0 < N; n0 += 4)
+                    for (int nr = 1; nr <= 4; nr++) {
+                        memset(ys, 0, sizeof(float) * M * 4);
+                        memset(yp, 0xff, sizeof(float) * M * 4);
+                        cpu_kernels_scalar.tile[LD_WF_FP4](xs + r0 * K, K, mr, &wb.w, n0, nr, ys, 4);
+                        kern->fp4h_tile(xs + r0 * K, xh + r0 * K, xe + r0 * NB, K, mr, &wb.w, n0, nr, yp, 4);
+                        for (int r = 0; r < mr; r++)
+                            for (int j = 0; j < nr; j++)
+                                CHECK(!memcmp(&ys[r * 4 + j], &yp[r * 4 + j], sizeof(float)),
+                                      "%s half fp4 tile: rows %d+%d, row %d, weight %d: %a, want %a", isas[i], r0, mr, r,
+                                      n0 + j, yp[r * 4 + j], ys[r * 4 + j]);
+                    }
     }
 #if defined(__x86_64__)
     CHECK(!ld_cpu_isa_usable("avx512bf16") || half_paths == 1, "avx512bf16 runs here but its fp4 half tile was not checked");

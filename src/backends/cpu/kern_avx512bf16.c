@@ -198,37 +198,44 @@ static void bf16_tile(const float *x, const uint16_t *xh, const int16_t *xe, lon
  * nibble down in the low word, and one word permute reads the group's
  * scaled bf16 table (cpu_fp4_bf16w; bits 4 and up of each index are ignored
  * or duplicated); then one VDPBF16PS. */
-#define BF16_ROWS4(NR)                                                                                   \
+#define BF16_ROWS4(MR, NR)                                                                               \
     do {                                                                                                 \
         const uint8_t *wr[NR], *sr[NR];                                                                  \
-        __m512 acc[NR];                                                                                  \
-        for (int j = 0; j < NR; j++) wr[j] = WROW(4, n0 + j), sr[j] = SROW(4, n0 + j), acc[j] = _mm512_setzero_ps(); \
+        __m512 acc[MR][NR];                                                                              \
+        for (int j = 0; j < NR; j++) wr[j] = WROW(4, n0 + j), sr[j] = SROW(4, n0 + j);                  \
+        for (int r = 0; r < MR; r++)                                                                     \
+            for (int j = 0; j < NR; j++) acc[r][j] = _mm512_setzero_ps();                                \
         for (size_t k = 0; k < K; k += 128) {                                                            \
-            __m512i x0 = _mm512_loadu_si512((const void *)(xh + k)), x1 = _mm512_loadu_si512((const void *)(xh + k + 32)), \
-                    x2 = _mm512_loadu_si512((const void *)(xh + k + 64)), x3 = _mm512_loadu_si512((const void *)(xh + k + 96)); \
             _Pragma("GCC unroll 4") for (int j = 0; j < NR; j++) {                                       \
                 const uint8_t *sg = sr[j] + k / 32;                                                      \
                 __m512i z = _mm512_loadu_si512((const void *)(wr[j] + k / 2));                           \
                 __builtin_prefetch(wr[j] + k / 2 + pf, 0, 1);                                            \
-                acc[j] = _mm512_dpbf16_ps(acc[j], (__m512bh)x0, (__m512bh)FP4_W(z, p0, sg[0]));          \
-                acc[j] = _mm512_dpbf16_ps(acc[j], (__m512bh)x1, (__m512bh)FP4_W(z, p1, sg[1]));          \
-                acc[j] = _mm512_dpbf16_ps(acc[j], (__m512bh)x2, (__m512bh)FP4_W(z, p2, sg[2]));          \
-                acc[j] = _mm512_dpbf16_ps(acc[j], (__m512bh)x3, (__m512bh)FP4_W(z, p3, sg[3]));          \
+                __m512i w0 = FP4_W(z, p0, sg[0]), w1 = FP4_W(z, p1, sg[1]), w2 = FP4_W(z, p2, sg[2]),    \
+                        w3 = FP4_W(z, p3, sg[3]);                                                        \
+                _Pragma("GCC unroll 4") for (int r = 0; r < MR; r++) {                                   \
+                    const uint16_t *xr = xh + r * ldx + k;                                               \
+                    acc[r][j] = _mm512_dpbf16_ps(acc[r][j], (__m512bh)_mm512_loadu_si512((const void *)xr), (__m512bh)w0); \
+                    acc[r][j] = _mm512_dpbf16_ps(acc[r][j], (__m512bh)_mm512_loadu_si512((const void *)(xr + 32)), (__m512bh)w1); \
+                    acc[r][j] = _mm512_dpbf16_ps(acc[r][j], (__m512bh)_mm512_loadu_si512((const void *)(xr + 64)), (__m512bh)w2); \
+                    acc[r][j] = _mm512_dpbf16_ps(acc[r][j], (__m512bh)_mm512_loadu_si512((const void *)(xr + 96)), (__m512bh)w3); \
+                }                                                                                        \
             }                                                                                            \
         }                                                                                                \
-        if (NR == 4) V_REDUCE_4(acc, y);                                                                 \
-        else                                                                                             \
-            for (int j = 0; j < NR; j++) {                                                               \
-                float lanes[16];                                                                         \
-                _mm512_storeu_ps(lanes, acc[j]);                                                         \
-                y[j] = cpu_reduce16(lanes);                                                              \
-            }                                                                                            \
+        for (int r = 0; r < MR; r++) {                                                                   \
+            if (NR == 4) V_REDUCE_4(acc[r], y + r * ldy);                                                \
+            else                                                                                         \
+                for (int j = 0; j < NR; j++) {                                                           \
+                    float lanes[16];                                                                     \
+                    _mm512_storeu_ps(lanes, acc[r][j]);                                                  \
+                    y[r * ldy + j] = cpu_reduce16(lanes);                                                \
+                }                                                                                        \
+        }                                                                                                \
     } while (0)
 #define FP4_W(z, P, S)                                                                                   \
     _mm512_permutexvar_epi16(_mm512_srlv_epi16(_mm512_permutexvar_epi8(P, z), sh),                       \
                              _mm512_load_si512((const void *)cpu_fp4_bf16w[S]))
 
-static void bf16_row4(const uint16_t *xh, const ld_weight *w, int n0, int nr, float *y) {
+static void bf16_rows4(const uint16_t *xh, long ldx, int mr, const ld_weight *w, int n0, int nr, float *y, long ldy) {
     const size_t K = (size_t)w->k, pf = (size_t)PF_ROWS * K / 2; /* PREFETCH_NEXT's distance */
     /* group q of the 64 bytes: byte 16q+i into both words of dword i */
     uint8_t jb[4][64];
@@ -237,11 +244,18 @@ static void bf16_row4(const uint16_t *xh, const ld_weight *w, int n0, int nr, fl
     const __m512i p0 = _mm512_loadu_si512((const void *)jb[0]), p1 = _mm512_loadu_si512((const void *)jb[1]),
                   p2 = _mm512_loadu_si512((const void *)jb[2]), p3 = _mm512_loadu_si512((const void *)jb[3]),
                   sh = _mm512_set1_epi32(4);
-    switch (nr) {
-    case 4: BF16_ROWS4(4); break;
-    case 3: BF16_ROWS4(3); break;
-    case 2: BF16_ROWS4(2); break;
-    default: BF16_ROWS4(1); break;
+#define BF16_NR4(MR)                                                                                     \
+    switch (nr) {                                                                                        \
+    case 4: BF16_ROWS4(MR, 4); break;                                                                    \
+    case 3: BF16_ROWS4(MR, 3); break;                                                                    \
+    case 2: BF16_ROWS4(MR, 2); break;                                                                    \
+    default: BF16_ROWS4(MR, 1); break;                                                                   \
+    }
+    switch (mr) {
+    case 4: BF16_NR4(4); break;
+    case 3: BF16_NR4(3); break;
+    case 2: BF16_NR4(2); break;
+    default: BF16_NR4(1); break;
     }
 }
 
@@ -270,20 +284,21 @@ static void scale_range(const ld_weight *w, int n0, int nr, int *lo, int *hi) {
  * zero), E + s <= 200 all of them far from overflow. */
 static void bf16_tile4(const float *x, const uint16_t *xh, const int16_t *xe, long ldx, int mr, const ld_weight *w,
                        int n0, int nr, float *y, long ldy) {
-    if (mr == 1 && w->k % 128 == 0) {
-        int emin = INT_MAX, emax = INT_MIN, ok = 1, slo, shi;
-        for (int b = 0; b < w->k / 128 && ok; b++) {
-            if (xe[b] == XE_BAD) ok = 0;
-            if (xe[b] == XE_ZERO || xe[b] == XE_BAD) continue;
-            emin = xe[b] < emin ? xe[b] : emin;
-            emax = xe[b] > emax ? xe[b] : emax;
+    if (w->k % 128 == 0) {
+        int emin = INT_MAX, emax = INT_MIN, ok = 1, slo, shi, nb = w->k / 128;
+        for (int b = 0; b < mr * nb && ok; b++) {
+            int e = xe[(b / nb) * ((ldx + 127) / 128) + b % nb];
+            if (e == XE_BAD) ok = 0;
+            if (e == XE_ZERO || e == XE_BAD) continue;
+            emin = e < emin ? e : emin;
+            emax = e > emax ? e : emax;
         }
         if (ok) {
             scale_range(w, n0, nr, &slo, &shi);
             ok = slo >= 2 && shi <= 250 && (emin > emax || (emin + slo >= 11 && emax + shi <= 200));
         }
         if (ok) {
-            bf16_row4(xh, w, n0, nr, y);
+            bf16_rows4(xh, ldx, mr, w, n0, nr, y, ldy);
             return;
         }
     }
