@@ -159,13 +159,14 @@ static void lin_rows(const lin_job *J, int n0, int n1, int r0, int r1) {
     for (int r = r0; r < r1 && r < m8; r += CPU_MR_TALL) tall_block(J, n0, n1, r);
     for (int m0 = r0 > m8 ? r0 : m8; m0 < r1; m0 += mb) {
         int m1 = m0 + mb < r1 ? m0 + mb : r1;
-        /* one activation row of BF16 (the head, the compressors): one weight
-           row at a time, so each thread reads one sequential stream. Measured
-           against a plain read in the same seconds: 0.98-1.01 of it at
-           41-45 GB/s, where 4 rows at once (4 streams) reach 0.92-0.95; its
-           single accumulator chain still runs at about 54 GB/s from cache.
-           FP8 and FP4 decode too slowly to run one row at a time. */
-        int step = J->m == 1 && w->fmt == LD_WF_BF16 ? 1 : CPU_NR;
+        /* one activation row of BF16 (the head, the compressors): two weight
+           rows at a time, two streams per thread. One row (one stream) ran at
+           0.98-1.01 of a plain read at 41-45 GB/s, where 4 rows reached
+           0.92-0.95, but its single accumulator chain stops at about 57 GB/s
+           from cache, under the quiet bandwidth; two chains reach 98 GB/s
+           from cache and 0.92-0.93 of a plain read at 41-45 GB/s (one row:
+           0.90-0.93 in the same runs). FP8 and FP4 take 4 rows. */
+        int step = J->m == 1 && w->fmt == LD_WF_BF16 ? 2 : CPU_NR;
         for (int n = n0; n < n1; n += step) {
             int nr = n1 - n < step ? n1 - n : step;
             for (int r = m0; r < m1; r += CPU_MR) {
